@@ -1,1 +1,215 @@
-//! (being written)
+//! Build the application from a [`Config`] and run its roles: the HTTP API,
+//! the run engine (worker) and the webhook dispatcher. Every long-running task
+//! takes the one shutdown token; [`RunningApp::shutdown`] stops them all.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::{Config, DatabaseUrl};
+use crate::delivery::Dispatcher;
+use crate::domain::ids::DeliveryId;
+use crate::domain::signing::{generate_api_key, generate_secret, hash_api_key};
+use crate::engine::Engine;
+use crate::media::{Media, MediaConfig};
+use crate::net::{NetConfig, parse_dns_overrides};
+use crate::objects::Objects;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{DynStore, NewApiKey};
+
+/// In-process nudges so new work starts at once instead of at the next poll.
+/// They are hints: the database stays the source of truth, and pollers find
+/// the same work (also work created by other nodes) a little later.
+#[derive(Clone)]
+pub struct Wakeups {
+    /// A run was queued.
+    pub runs: Arc<Notify>,
+    /// A delivery became due (new event, manual resend).
+    pub deliveries: Arc<Notify>,
+    /// An attempt was recorded for this delivery.
+    pub attempts: broadcast::Sender<DeliveryId>,
+}
+
+impl Wakeups {
+    pub fn new() -> Self {
+        Wakeups {
+            runs: Arc::new(Notify::new()),
+            deliveries: Arc::new(Notify::new()),
+            attempts: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl Default for Wakeups {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A started application.
+pub struct RunningApp {
+    /// The address the HTTP server is bound to (useful with port 0).
+    pub addr: SocketAddr,
+    /// The base URL used in signed file links.
+    pub public_url: url::Url,
+    pub store: DynStore,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl RunningApp {
+    /// Stop taking work, let in-flight work finish or release it, and wait.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Wait until the app stops on its own (it does not, unless a task panics)
+    /// or `signal` fires, then shut down.
+    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            _ = signal => {}
+            _ = self.tasks.join_next() => tracing::error!("a role stopped unexpectedly; shutting down"),
+        }
+        self.shutdown().await;
+    }
+}
+
+/// Open the configured store and apply migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
+    let store: DynStore = match &config.database {
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+    };
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+/// Start every role of Tessera in this process.
+pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
+    let config = Arc::new(config);
+    let store = open_store(&config).await?;
+    ensure_first_key(&store, &config).await?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => url::Url::parse(&format!("http://{addr}/"))?,
+    };
+    let file_secret = store
+        .setting_or_init("file_signing_secret", &generate_secret(""))
+        .await?;
+    let objects = Objects::local(
+        &config.object_store_dir,
+        file_secret.as_bytes(),
+        public_url.clone(),
+    )?;
+    let net = Arc::new(NetConfig {
+        policy: config.address_policy.clone(),
+        dns_overrides: parse_dns_overrides(&config.dns_overrides)
+            .map_err(|e| anyhow::anyhow!("invalid TESSERA_DNS_OVERRIDES: {e}"))?,
+    });
+    let media = Media::new(MediaConfig {
+        ffmpeg: config.ffmpeg_path.clone(),
+        ffprobe: config.ffprobe_path.clone(),
+        jobs: config.ffmpeg_jobs,
+        max_media_seconds: config.max_media_seconds,
+    });
+    if let Err(e) = media.check_available().await {
+        tracing::warn!(error = %e, "ffmpeg/ffprobe not usable: runs will fail until they are installed");
+    }
+    tracing::info!(policy = %config.address_policy.describe(), "outbound address policy");
+
+    let wake = Wakeups::new();
+    let owner = node_identity();
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+
+    let state = AppState {
+        store: store.clone(),
+        objects: objects.clone(),
+        config: config.clone(),
+        net: net.clone(),
+        wake: wake.clone(),
+        media: Some(media.clone()),
+    };
+    let router = api::router(state);
+    let http_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+
+    let engine = Engine::new(
+        store.clone(),
+        objects.clone(),
+        media,
+        &net,
+        config.clone(),
+        owner.clone(),
+        wake.clone(),
+    );
+    tasks.spawn(engine.run(shutdown.clone()));
+    let dispatcher = Dispatcher::new(store.clone(), objects, &net, config.clone(), owner, wake);
+    tasks.spawn(dispatcher.run(shutdown.clone()));
+
+    tracing::info!(%addr, %public_url, "Tessera is listening");
+    Ok(RunningApp {
+        addr,
+        public_url,
+        store,
+        shutdown,
+        tasks,
+    })
+}
+
+/// On a fresh database, create the first API key: the bootstrap key when one
+/// is configured, otherwise a new one printed once on stdout (never logged).
+async fn ensure_first_key(store: &DynStore, config: &Config) -> anyhow::Result<()> {
+    if store.count_api_keys().await? > 0 {
+        return Ok(());
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let user_id = store.default_user(now).await?;
+    let (key, printed) = match &config.bootstrap_api_key {
+        Some(secret) => (secret.0.clone(), false),
+        None => (generate_api_key(), true),
+    };
+    store
+        .create_api_key(NewApiKey {
+            user_id,
+            name: "first key".into(),
+            key_hash: hash_api_key(&key),
+            created_at: now,
+        })
+        .await?;
+    if printed {
+        println!("\nYour API key (shown once; keep it safe):\n\n    {key}\n");
+    }
+    Ok(())
+}
+
+/// A name for this process in lease columns: host, pid and a random suffix,
+/// so a restarted process never mistakes an old lease for its own.
+fn node_identity() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "node".into());
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!("{host}-{}-{suffix}", std::process::id())
+}
+
+/// How long graceful shutdown waits for in-flight work before giving up.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

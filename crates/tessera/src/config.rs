@@ -1,1 +1,335 @@
-//! (being written)
+//! One typed configuration, assembled from flags, `TESSERA_*` environment
+//! variables and an optional TOML file, in that order of precedence.
+//!
+//! Every option follows one naming rule: flag `--a-b` ↔ env `TESSERA_A_B` ↔
+//! TOML key `a_b`. [`Layer`] is that list, written once: clap fills it from
+//! flags and env, serde fills it from TOML, and [`Config::resolve`] merges the
+//! two over the defaults. The README's option table mirrors the doc comments.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::domain::address::AddressPolicy;
+use crate::domain::retry::RetryPolicy;
+
+/// One layer of settings. `None` means "not set in this layer".
+#[derive(clap::Args, Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    /// Address the HTTP server binds (default 127.0.0.1:7700; port 0 picks a free port).
+    #[arg(long, env = "TESSERA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Base URL used in signed file URLs (default: the address actually bound).
+    #[arg(long, env = "TESSERA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Directory for the SQLite database, objects and temporary files (default ./data).
+    #[arg(long, env = "TESSERA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (default sqlite://<data-dir>/tessera.db).
+    #[arg(long, env = "TESSERA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Object store: a directory path or file:// URL (default <data-dir>/objects).
+    #[arg(long, env = "TESSERA_OBJECT_STORE")]
+    pub object_store: Option<String>,
+    /// An `mk_…` key created on start when no key exists (automation, tests).
+    #[arg(long, env = "TESSERA_BOOTSTRAP_API_KEY", hide_env_values = true)]
+    pub bootstrap_api_key: Option<String>,
+    /// `false` (default), `true`, or a comma-separated CIDR list of non-public
+    /// addresses that webhooks and downloads may reach.
+    #[arg(long, env = "TESSERA_ALLOW_PRIVATE_TARGETS")]
+    pub allow_private_targets: Option<String>,
+    /// Test hook: `host=ip,host2=ip` answers for the resolver.
+    #[arg(long, env = "TESSERA_DNS_OVERRIDES")]
+    pub dns_overrides: Option<String>,
+    /// Whole-attempt webhook deadline in milliseconds (default 30000).
+    #[arg(long, env = "TESSERA_WEBHOOK_TIMEOUT_MS")]
+    pub webhook_timeout_ms: Option<u64>,
+    /// Retries after the first attempt (default 3).
+    #[arg(long, env = "TESSERA_WEBHOOK_MAX_RETRIES")]
+    pub webhook_max_retries: Option<u32>,
+    /// First retry delay in milliseconds (default 30000).
+    #[arg(long, env = "TESSERA_WEBHOOK_BACKOFF_BASE_MS")]
+    pub webhook_backoff_base_ms: Option<u64>,
+    /// Growth factor between retry delays (default 4).
+    #[arg(long, env = "TESSERA_WEBHOOK_BACKOFF_FACTOR")]
+    pub webhook_backoff_factor: Option<f64>,
+    /// Longest `Retry-After` honoured, in seconds (default 3600).
+    #[arg(long, env = "TESSERA_RETRY_AFTER_CAP_SECONDS")]
+    pub retry_after_cap_seconds: Option<u64>,
+    /// Deliveries in flight per scheme+host+port (default 8).
+    #[arg(long, env = "TESSERA_DESTINATION_CONCURRENCY")]
+    pub destination_concurrency: Option<usize>,
+    /// Added to the webhook timeout to form the delivery lease (default 30000).
+    #[arg(long, env = "TESSERA_DELIVERY_LEASE_MARGIN_MS")]
+    pub delivery_lease_margin_ms: Option<u64>,
+    /// Run lease, renewed while a run is alive (default 120).
+    #[arg(long, env = "TESSERA_RUN_LEASE_SECONDS")]
+    pub run_lease_seconds: Option<u64>,
+    /// How often idle workers look for due work, in milliseconds (default 1000).
+    /// New work in this process wakes them at once; this bounds the delay for
+    /// retries coming due and for work created by other nodes.
+    #[arg(long, env = "TESSERA_POLL_INTERVAL_MS")]
+    pub poll_interval_ms: Option<u64>,
+    /// Concurrent ffmpeg jobs (default: number of CPU cores).
+    #[arg(long, env = "TESSERA_FFMPEG_JOBS")]
+    pub ffmpeg_jobs: Option<usize>,
+    /// ffmpeg binary (default `ffmpeg` on PATH).
+    #[arg(long, env = "TESSERA_FFMPEG_PATH")]
+    pub ffmpeg_path: Option<PathBuf>,
+    /// ffprobe binary (default `ffprobe` on PATH).
+    #[arg(long, env = "TESSERA_FFPROBE_PATH")]
+    pub ffprobe_path: Option<PathBuf>,
+    /// Largest input download in bytes (default 5000000000).
+    #[arg(long, env = "TESSERA_DOWNLOAD_MAX_BYTES")]
+    pub download_max_bytes: Option<u64>,
+    /// Deadline for one input download, in seconds (default 3600).
+    #[arg(long, env = "TESSERA_DOWNLOAD_TIMEOUT_SECONDS")]
+    pub download_timeout_seconds: Option<u64>,
+    /// Longest input media accepted, in seconds (default 10800).
+    #[arg(long, env = "TESSERA_MAX_MEDIA_SECONDS")]
+    pub max_media_seconds: Option<u64>,
+}
+
+impl Layer {
+    /// Fill every field unset here from `other`.
+    fn or(self, other: Layer) -> Layer {
+        macro_rules! merge {
+            ($($f:ident),* $(,)?) => { Layer { $($f: self.$f.or(other.$f)),* } };
+        }
+        merge!(
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            object_store,
+            bootstrap_api_key,
+            allow_private_targets,
+            dns_overrides,
+            webhook_timeout_ms,
+            webhook_max_retries,
+            webhook_backoff_base_ms,
+            webhook_backoff_factor,
+            retry_after_cap_seconds,
+            destination_concurrency,
+            delivery_lease_margin_ms,
+            run_lease_seconds,
+            poll_interval_ms,
+            ffmpeg_jobs,
+            ffmpeg_path,
+            ffprobe_path,
+            download_max_bytes,
+            download_timeout_seconds,
+            max_media_seconds,
+        )
+    }
+}
+
+/// A string that must never be printed: `Debug` shows a mask.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where the database lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+}
+
+/// The resolved configuration every part of the app reads.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: Option<url::Url>,
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub object_store_dir: PathBuf,
+    pub bootstrap_api_key: Option<Secret>,
+    pub address_policy: AddressPolicy,
+    pub dns_overrides: String,
+    pub webhook_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub destination_concurrency: usize,
+    pub delivery_lease_margin: Duration,
+    pub run_lease: Duration,
+    pub poll_interval: Duration,
+    pub ffmpeg_jobs: usize,
+    pub ffmpeg_path: PathBuf,
+    pub ffprobe_path: PathBuf,
+    pub download_max_bytes: u64,
+    pub download_timeout: Duration,
+    pub max_media_seconds: u64,
+}
+
+impl Config {
+    /// Merge flags/env over the TOML file (if any) over the defaults, and
+    /// validate every value once so the rest of the app can trust it.
+    pub fn resolve(cli: Layer, config_file: Option<&Path>) -> anyhow::Result<Config> {
+        let file = match config_file {
+            Some(path) => read_toml(path)?,
+            None => Layer::default(),
+        };
+        Self::from_layer(cli.or(file))
+    }
+
+    fn from_layer(l: Layer) -> anyhow::Result<Config> {
+        let data_dir = l.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
+        let database = parse_database_url(l.database_url.as_deref(), &data_dir)?;
+        let object_store_dir = parse_object_store(l.object_store.as_deref(), &data_dir)?;
+        let public_url = l
+            .public_url
+            .map(|u| parse_public_url(&u))
+            .transpose()
+            .context("invalid --public-url")?;
+        if let Some(key) = &l.bootstrap_api_key
+            && !crate::domain::ids::looks_like_api_key(key)
+        {
+            bail!(
+                "TESSERA_BOOTSTRAP_API_KEY must look like mk_ followed by 20 to 128 letters or digits"
+            );
+        }
+        let address_policy =
+            AddressPolicy::parse(l.allow_private_targets.as_deref().unwrap_or("false"))
+                .map_err(|e| anyhow::anyhow!("invalid TESSERA_ALLOW_PRIVATE_TARGETS: {e}"))?;
+        let retry = RetryPolicy {
+            max_retries: l.webhook_max_retries.unwrap_or(3),
+            base: Duration::from_millis(l.webhook_backoff_base_ms.unwrap_or(30_000)),
+            factor: l.webhook_backoff_factor.unwrap_or(4.0),
+            jitter: 0.2,
+            retry_after_cap: Duration::from_secs(l.retry_after_cap_seconds.unwrap_or(3600)),
+        };
+        if !(retry.factor.is_finite() && retry.factor >= 1.0) {
+            bail!("webhook_backoff_factor must be a number ≥ 1");
+        }
+        let webhook_timeout = Duration::from_millis(l.webhook_timeout_ms.unwrap_or(30_000));
+        if webhook_timeout.is_zero() {
+            bail!("webhook_timeout_ms must be positive");
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Config {
+            listen: l
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7700))),
+            public_url,
+            database,
+            object_store_dir,
+            bootstrap_api_key: l.bootstrap_api_key.map(Secret),
+            address_policy,
+            dns_overrides: l.dns_overrides.unwrap_or_default(),
+            webhook_timeout,
+            retry,
+            destination_concurrency: l.destination_concurrency.unwrap_or(8).max(1),
+            delivery_lease_margin: Duration::from_millis(
+                l.delivery_lease_margin_ms.unwrap_or(30_000),
+            ),
+            run_lease: Duration::from_secs(l.run_lease_seconds.unwrap_or(120).max(1)),
+            poll_interval: Duration::from_millis(l.poll_interval_ms.unwrap_or(1000).max(10)),
+            ffmpeg_jobs: l.ffmpeg_jobs.unwrap_or(cores).max(1),
+            ffmpeg_path: l.ffmpeg_path.unwrap_or_else(|| PathBuf::from("ffmpeg")),
+            ffprobe_path: l.ffprobe_path.unwrap_or_else(|| PathBuf::from("ffprobe")),
+            download_max_bytes: l.download_max_bytes.unwrap_or(5_000_000_000),
+            download_timeout: Duration::from_secs(l.download_timeout_seconds.unwrap_or(3600)),
+            max_media_seconds: l.max_media_seconds.unwrap_or(10_800),
+            data_dir,
+        })
+    }
+
+    /// The lease a dispatcher takes on a delivery: longer than any attempt can last.
+    pub fn delivery_lease(&self) -> Duration {
+        self.webhook_timeout + self.delivery_lease_margin
+    }
+}
+
+fn read_toml(path: &Path) -> anyhow::Result<Layer> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+fn parse_database_url(raw: Option<&str>, data_dir: &Path) -> anyhow::Result<DatabaseUrl> {
+    let Some(raw) = raw else {
+        return Ok(DatabaseUrl::Sqlite(data_dir.join("tessera.db")));
+    };
+    if let Some(path) = raw.strip_prefix("sqlite://") {
+        return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+    }
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        bail!("PostgreSQL is not supported by this build yet; use sqlite://PATH");
+    }
+    bail!("database_url must start with sqlite://")
+}
+
+fn parse_object_store(raw: Option<&str>, data_dir: &Path) -> anyhow::Result<PathBuf> {
+    match raw {
+        None => Ok(data_dir.join("objects")),
+        Some(s) if s.starts_with("s3://") => {
+            bail!("S3 object stores are not supported by this build yet; use a directory")
+        }
+        Some(s) => Ok(PathBuf::from(s.strip_prefix("file://").unwrap_or(s))),
+    }
+}
+
+fn parse_public_url(raw: &str) -> anyhow::Result<url::Url> {
+    let url = url::Url::parse(raw)?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        bail!("must be an absolute http(s) URL");
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_env_win_over_the_file_and_the_file_over_defaults() {
+        let cli = Layer {
+            webhook_timeout_ms: Some(500),
+            ..Layer::default()
+        };
+        let file: Layer =
+            toml::from_str("webhook_timeout_ms = 9000\nwebhook_max_retries = 7\n").unwrap();
+        let config = Config::from_layer(cli.or(file)).unwrap();
+        assert_eq!(config.webhook_timeout, Duration::from_millis(500));
+        assert_eq!(config.retry.max_retries, 7);
+        assert_eq!(config.retry.base, Duration::from_millis(30_000));
+    }
+
+    #[test]
+    fn unknown_toml_keys_are_rejected() {
+        assert!(toml::from_str::<Layer>("webhook_timeout = 1").is_err());
+    }
+
+    #[test]
+    fn the_database_defaults_to_sqlite_in_the_data_dir() {
+        let config = Config::from_layer(Layer {
+            data_dir: Some("/tmp/x".into()),
+            ..Layer::default()
+        })
+        .unwrap();
+        assert_eq!(
+            config.database,
+            DatabaseUrl::Sqlite("/tmp/x/tessera.db".into())
+        );
+        assert_eq!(config.object_store_dir, PathBuf::from("/tmp/x/objects"));
+    }
+
+    #[test]
+    fn secrets_are_masked_in_debug_output() {
+        let config = Config::from_layer(Layer {
+            bootstrap_api_key: Some("mk_abcdefghijklmnopqrstuvwxyz".into()),
+            ..Layer::default()
+        })
+        .unwrap();
+        assert!(!format!("{config:?}").contains("abcdefghijklmnop"));
+    }
+}

@@ -1,1 +1,81 @@
-//! (being written)
+//! The HTTP API: one module per resource, each ending in `router()`. Handlers
+//! read top to bottom: extract → parse into domain types → one store call →
+//! response type. Wire DTOs live here, not in the domain.
+
+pub mod agents;
+pub mod auth;
+pub mod error;
+pub mod files;
+pub mod health;
+pub mod runs;
+pub mod targets;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+use crate::app::Wakeups;
+use crate::config::Config;
+use crate::media::Media;
+use crate::net::NetConfig;
+use crate::objects::Objects;
+use crate::store::DynStore;
+use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub objects: Objects,
+    pub config: Arc<Config>,
+    pub net: Arc<NetConfig>,
+    pub wake: Wakeups,
+    /// Present when this node runs the worker role; `/readyz` checks it.
+    pub media: Option<Media>,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(agents::router())
+        .merge(runs::router())
+        .merge(webhooks::router())
+        .merge(files::router())
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "validation_error",
+                detail: "this route does not accept that HTTP method".into(),
+            }
+            .into_response()
+        })
+        .with_state(state)
+}
+
+/// Parse a path id; a malformed id is reported like an unknown one, so ids
+/// reveal nothing about what exists.
+pub fn parse_path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("{what} not found")))
+}
+
+/// Milliseconds since the epoch → ISO 8601 UTC (the wire format of every timestamp).
+pub fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(crate::domain::payload::iso8601)
+        .unwrap_or_default()
+}
+
+/// Validate a `limit` query parameter (1–100, default 25).
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(25),
+        Some(n @ 1..=100) => Ok(n),
+        Some(_) => Err(ApiError::out_of_range("limit must be between 1 and 100")),
+    }
+}

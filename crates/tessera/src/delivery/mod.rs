@@ -1,1 +1,254 @@
-//! (being written)
+//! The webhook dispatcher (dispatcher role): the only code that sends
+//! webhooks. It claims due deliveries from the outbox with a lease longer than
+//! any attempt can last, sends each once, records the attempt and the next
+//! due time in one write, and never sleeps on a retry: a retry is a row with a
+//! due time.
+
+pub mod attempt;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Wakeups;
+use crate::config::Config;
+use crate::domain::address::check_url;
+use crate::domain::ids::UserId;
+use crate::domain::retry::{AttemptOutcome, Decision};
+use crate::domain::signing::SigningKey;
+use crate::net::{ErrorClass, NetConfig, webhook_client};
+use crate::objects::Objects;
+use crate::store::{AttemptRecord, ClaimedDelivery, DynStore, NextState, StoreResult};
+
+/// Most attempts in flight on one node.
+const MAX_IN_FLIGHT: usize = 256;
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: DynStore,
+    objects: Objects,
+    client: reqwest::Client,
+    config: Arc<Config>,
+    owner: String,
+    wake: Wakeups,
+    slots: Arc<Semaphore>,
+}
+
+/// A user's credentials, read once per claimed batch.
+struct Credentials {
+    mosaic_secret: Option<String>,
+    keys: Vec<SigningKey>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: DynStore,
+        objects: Objects,
+        net: &NetConfig,
+        config: Arc<Config>,
+        owner: String,
+        wake: Wakeups,
+    ) -> Self {
+        Dispatcher {
+            inner: Arc::new(Inner {
+                store,
+                objects,
+                client: webhook_client(net),
+                config,
+                owner,
+                wake,
+                slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            }),
+        }
+    }
+
+    /// Claim and send until shutdown. In-flight attempts finish (each is
+    /// bounded by the webhook timeout) and are recorded before returning.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut in_flight = tokio::task::JoinSet::new();
+        loop {
+            match self.try_next(&mut in_flight).await {
+                Ok(n) if n > 0 && self.inner.slots.available_permits() > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "claiming deliveries failed"),
+            }
+            while in_flight.try_join_next().is_some() {}
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.inner.wake.deliveries.notified() => {}
+                _ = tokio::time::sleep(self.inner.config.poll_interval) => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+    }
+
+    /// Claim one batch of due deliveries and start their attempts on
+    /// `in_flight`. Returns how many were claimed.
+    pub async fn try_next(&self, in_flight: &mut tokio::task::JoinSet<()>) -> StoreResult<usize> {
+        let free = self.inner.slots.available_permits();
+        if free == 0 {
+            return Ok(0);
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let lease_until = now + self.inner.config.delivery_lease().as_millis() as i64;
+        let batch = self
+            .inner
+            .store
+            .claim_deliveries(&self.inner.owner, now, lease_until, free.min(64) as u32)
+            .await?;
+        let claimed = batch.len();
+        let mut credentials: HashMap<UserId, Arc<Credentials>> = HashMap::new();
+        for delivery in batch {
+            let creds = match credentials.get(&delivery.user_id) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = Arc::new(self.credentials(delivery.user_id).await?);
+                    credentials.insert(delivery.user_id, c.clone());
+                    c
+                }
+            };
+            let Ok(permit) = self.inner.slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let this = self.clone();
+            in_flight.spawn(async move {
+                this.attempt(delivery, &creds).await;
+                drop(permit);
+            });
+        }
+        Ok(claimed)
+    }
+
+    async fn credentials(&self, user: UserId) -> StoreResult<Credentials> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mosaic_secret = self.inner.store.webhook_secret(user).await?;
+        let stored = self
+            .inner
+            .store
+            .signing_keys(user, &SigningKey::generate().as_whsec(), now)
+            .await?;
+        let keys = std::iter::once(stored.current)
+            .chain(stored.previous.map(|(k, _)| k))
+            .filter_map(|k| SigningKey::parse(&k).ok())
+            .collect();
+        Ok(Credentials {
+            mosaic_secret,
+            keys,
+        })
+    }
+
+    /// Send one attempt and record it with the delivery's next state.
+    async fn attempt(&self, d: ClaimedDelivery, creds: &Credentials) {
+        let started_at = chrono::Utc::now();
+        let sent = match check_url(&d.url, &self.inner.config.address_policy) {
+            Err(e) => attempt::Sent {
+                status: None,
+                retry_after: None,
+                error: Some((ErrorClass::RefusedAddress, e.to_string())),
+                snippet: None,
+                truncated: false,
+                duration: std::time::Duration::ZERO,
+            },
+            Ok(_) => {
+                let now_secs = started_at.timestamp();
+                let objects = &self.inner.objects;
+                let payload = d.body.render(&|key| objects.signed_url(key, now_secs));
+                let body = match serde_json::to_vec(&payload) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(delivery = %d.id, error = %e, "payload does not serialise");
+                        return;
+                    }
+                };
+                let msg_id = d.event_id.to_string();
+                let signatures = creds
+                    .keys
+                    .iter()
+                    .map(|k| k.sign(&msg_id, now_secs, &body))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let headers = attempt::headers(
+                    &msg_id,
+                    now_secs,
+                    &signatures,
+                    creds.mosaic_secret.as_deref(),
+                );
+                attempt::send(
+                    &self.inner.client,
+                    &d.url,
+                    headers,
+                    body,
+                    self.inner.config.webhook_timeout,
+                )
+                .await
+            }
+        };
+        let outcome = match (sent.status, &sent.error) {
+            (Some(code), _) => AttemptOutcome::Status {
+                code,
+                retry_after: sent.retry_after,
+            },
+            (None, _) => AttemptOutcome::TransportError,
+        };
+        let attempts_made = d.attempt_count + 1;
+        let decision = self.inner.config.retry.decide(
+            outcome,
+            attempts_made,
+            d.attempts_allowed,
+            rand::random::<f64>(),
+        );
+        let next = match decision {
+            Decision::Delivered => NextState::Succeeded,
+            Decision::GiveUp { .. } => NextState::Failed,
+            Decision::RetryAfter(delay) => {
+                NextState::RetryAt(chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64)
+            }
+        };
+        let record = AttemptRecord {
+            started_at: started_at.timestamp_millis(),
+            duration_ms: sent.duration.as_millis() as i64,
+            status_code: sent.status,
+            error: sent
+                .error
+                .as_ref()
+                .map(|(class, _)| class.as_str().to_owned()),
+            error_detail: sent.error.map(|(_, detail)| detail),
+            response_snippet: sent.snippet,
+            truncated: sent.truncated,
+        };
+        match &next {
+            NextState::Failed => {
+                tracing::warn!(delivery = %d.id, url = %d.url, attempts = attempts_made, error = ?record.error, status = ?record.status_code, "webhook delivery failed for good")
+            }
+            NextState::RetryAt(_) => {
+                tracing::info!(delivery = %d.id, attempts = attempts_made, error = ?record.error, status = ?record.status_code, "webhook attempt failed; retry scheduled")
+            }
+            NextState::Succeeded => {
+                tracing::debug!(delivery = %d.id, attempts = attempts_made, "webhook delivered")
+            }
+        }
+        if let Err(e) = self
+            .inner
+            .store
+            .record_attempt(d.id, &self.inner.owner, &record, next)
+            .await
+        {
+            // The lease will expire and the delivery will be attempted again:
+            // at-least-once, never lost.
+            tracing::error!(delivery = %d.id, error = %e, "could not record a webhook attempt");
+            return;
+        }
+        let _ = self.inner.wake.attempts.send(d.id);
+        if matches!(next, NextState::Succeeded | NextState::Failed) {
+            // A later event of the same run may have been waiting on this one.
+            self.inner.wake.deliveries.notify_one();
+        }
+    }
+}

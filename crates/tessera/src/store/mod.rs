@@ -1,1 +1,135 @@
-//! (being written)
+//! Persistence: every SQL statement lives below this module, behind the
+//! [`Store`] trait. Callers see domain records and never SQL, so a second
+//! backend (PostgreSQL) is a second implementation of the same trait passing
+//! the same tests.
+//!
+//! Timestamps are Unix milliseconds (`i64`) at this boundary; ids are typed
+//! UUIDs. Work that must survive a crash (runs, webhook deliveries) is claimed
+//! with leases: a claim writes `lease_owner` and `lease_until`, and a claim by
+//! another node is only possible once `lease_until` has passed.
+
+pub mod records;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::domain::ids::{AgentId, DeliveryId, RunId, UserId};
+pub use records::*;
+
+/// A store failure. `Conflict` and `NotFound` are expected outcomes callers
+/// branch on; `Internal` carries context for the log and becomes a 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("storage error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything Tessera persists. Implementations must be safe to share between
+/// tasks and, for multi-node backends, between processes.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Apply pending migrations; idempotent.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Database reachable and migrations applied.
+    async fn ready(&self) -> StoreResult<()>;
+
+    // --- settings -------------------------------------------------------
+    /// Read a server-wide setting, storing `init` first if it is absent
+    /// (first writer wins, so every node agrees).
+    async fn setting_or_init(&self, name: &str, init: &str) -> StoreResult<String>;
+
+    // --- users and keys -------------------------------------------------
+    /// The oldest user, created if there is none.
+    async fn default_user(&self, now: i64) -> StoreResult<UserId>;
+    async fn create_user(&self, now: i64) -> StoreResult<UserId>;
+    async fn count_api_keys(&self) -> StoreResult<u64>;
+    async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyRecord>;
+    /// The key with this hash, if it exists and is not revoked; records the use.
+    async fn authenticate(&self, key_hash: &str, now: i64) -> StoreResult<Option<ApiKeyRecord>>;
+
+    // --- per-user webhook credentials -------------------------------------
+    async fn webhook_secret(&self, user: UserId) -> StoreResult<Option<String>>;
+    async fn set_webhook_secret(
+        &self,
+        user: UserId,
+        secret: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// The user's Standard Webhooks signing keys, creating the first with `init`.
+    async fn signing_keys(&self, user: UserId, init: &str, now: i64) -> StoreResult<SigningKeys>;
+
+    // --- agents -----------------------------------------------------------
+    async fn create_agent(&self, agent: &AgentRecord) -> StoreResult<()>;
+    async fn agent(&self, user: UserId, id: AgentId) -> StoreResult<Option<AgentRecord>>;
+    /// Newest first; `before` is the cursor (an id from the previous page).
+    async fn list_agents(
+        &self,
+        user: UserId,
+        before: Option<AgentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AgentRecord>>;
+
+    // --- runs -------------------------------------------------------------
+    async fn create_run(&self, run: &RunRecord) -> StoreResult<()>;
+    async fn run(&self, user: UserId, id: RunId) -> StoreResult<Option<RunRecord>>;
+    /// Claim up to `limit` runs that are queued or whose lease expired.
+    async fn claim_runs(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<RunRecord>>;
+    /// Extend a lease; `false` when this owner no longer holds it.
+    async fn renew_run_lease(&self, id: RunId, owner: &str, lease_until: i64) -> StoreResult<bool>;
+    /// Move a claimed run to `running` and enqueue its RUN_STARTED event, in
+    /// one transaction. `false` (nothing written) when the lease was lost.
+    async fn start_run(&self, update: RunStarted, event: NewEvent) -> StoreResult<bool>;
+    /// Finish a claimed run and enqueue its RUN_FINISHED event, in one
+    /// transaction, releasing the lease. `false` when the lease was lost.
+    async fn finish_run(&self, update: RunFinished, event: NewEvent) -> StoreResult<bool>;
+
+    // --- webhook outbox ---------------------------------------------------
+    /// Store an event not tied to a run state change (TEST).
+    async fn enqueue_event(&self, event: NewEvent) -> StoreResult<Vec<DeliveryId>>;
+    /// Claim due deliveries: pending, due, not leased, and not waiting on an
+    /// earlier event of the same run to the same URL.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Record one attempt and the delivery's next state, releasing the lease.
+    async fn record_attempt(
+        &self,
+        delivery: DeliveryId,
+        owner: &str,
+        attempt: &AttemptRecord,
+        next: NextState,
+    ) -> StoreResult<()>;
+    async fn list_deliveries(
+        &self,
+        user: UserId,
+        filter: &DeliveryFilter,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    async fn delivery(
+        &self,
+        user: UserId,
+        id: DeliveryId,
+    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>>;
+    /// Allow one more attempt now (manual resend); `NotFound` for another user's delivery.
+    async fn retry_delivery(&self, user: UserId, id: DeliveryId, now: i64) -> StoreResult<()>;
+    /// Deliveries still owed (pending), for metrics and tests.
+    async fn pending_deliveries(&self) -> StoreResult<u64>;
+}
+
+/// A convenient alias used across the app.
+pub type DynStore = std::sync::Arc<dyn Store>;

@@ -1,0 +1,103 @@
+-- Tessera schema, version 1. Times are Unix milliseconds; ids are UUID text.
+
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE users (
+    id                     TEXT PRIMARY KEY,
+    created_at             INTEGER NOT NULL,
+    webhook_secret         TEXT,
+    signing_key            TEXT,
+    previous_signing_key   TEXT,
+    previous_valid_until   INTEGER
+);
+
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users(id),
+    name         TEXT NOT NULL,
+    key_hash     TEXT NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at   INTEGER
+);
+
+CREATE TABLE agents (
+    id          TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users(id),
+    name        TEXT NOT NULL,
+    description TEXT,
+    graph       TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    deleted_at  INTEGER
+);
+CREATE INDEX agents_by_user ON agents (user_id, id);
+
+CREATE TABLE runs (
+    id             TEXT PRIMARY KEY,
+    agent_id       TEXT NOT NULL REFERENCES agents(id),
+    user_id        TEXT NOT NULL REFERENCES users(id),
+    status         TEXT NOT NULL,
+    sources        TEXT NOT NULL,
+    callback_url   TEXT,
+    graph          TEXT NOT NULL,
+    triggered_by   TEXT NOT NULL,
+    inputs         TEXT NOT NULL DEFAULT '[]',
+    outputs        TEXT NOT NULL DEFAULT '[]',
+    errors         TEXT NOT NULL DEFAULT '[]',
+    status_message TEXT,
+    created_at     INTEGER NOT NULL,
+    started_at     INTEGER,
+    finished_at    INTEGER,
+    lease_owner    TEXT,
+    lease_until    INTEGER
+);
+CREATE INDEX runs_by_user ON runs (user_id, id);
+CREATE INDEX runs_open ON runs (created_at) WHERE status IN ('queued', 'running');
+
+CREATE TABLE webhook_events (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    run_id     TEXT,
+    flag       TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    id               TEXT PRIMARY KEY,
+    event_id         TEXT NOT NULL REFERENCES webhook_events(id),
+    user_id          TEXT NOT NULL REFERENCES users(id),
+    run_id           TEXT,
+    flag             TEXT NOT NULL,
+    url              TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    attempt_count    INTEGER NOT NULL DEFAULT 0,
+    attempts_allowed INTEGER NOT NULL,
+    next_attempt_at  INTEGER,
+    -- Per-run order: this delivery waits while that one is pending.
+    after_id         TEXT REFERENCES webhook_deliveries(id),
+    lease_owner      TEXT,
+    lease_until      INTEGER,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+CREATE INDEX deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_by_user ON webhook_deliveries (user_id, id);
+CREATE INDEX deliveries_by_run ON webhook_deliveries (run_id, url);
+
+CREATE TABLE webhook_attempts (
+    delivery_id      TEXT NOT NULL REFERENCES webhook_deliveries(id),
+    attempt_no       INTEGER NOT NULL,
+    started_at       INTEGER NOT NULL,
+    duration_ms      INTEGER NOT NULL,
+    status_code      INTEGER,
+    error            TEXT,
+    error_detail     TEXT,
+    response_snippet TEXT,
+    truncated        INTEGER NOT NULL,
+    PRIMARY KEY (delivery_id, attempt_no)
+);

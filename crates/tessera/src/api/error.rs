@@ -1,0 +1,135 @@
+//! The API's error type and the JSON extractor that reports malformed bodies
+//! in the same `{error, detail}` shape as every other failure.
+
+use axum::extract::FromRequest;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::domain::graph::GraphError;
+use crate::store::StoreError;
+
+/// An error answered to an API client as `{"error": CODE, "detail": "…"}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation_error", detail)
+    }
+    pub fn out_of_range(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "parameter_out_of_range",
+            detail,
+        )
+    }
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_api_key", detail)
+    }
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_server_error",
+            "something went wrong on our side; it has been logged",
+        )
+    }
+
+    fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(json!({ "error": self.code, "detail": self.detail })),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found("not found"),
+            StoreError::Conflict(detail) => ApiError::conflict(detail),
+            StoreError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "store failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<GraphError> for ApiError {
+    fn from(e: GraphError) -> Self {
+        match e {
+            GraphError::Invalid(detail) => ApiError::validation(detail),
+            GraphError::OutOfRange(detail) => ApiError::out_of_range(detail),
+        }
+    }
+}
+
+/// Log an unexpected failure with its context and answer a plain 500.
+pub fn internal(context: &str, e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "{context}");
+    ApiError::internal()
+}
+
+/// `axum::Json`, but a malformed body becomes a `validation_error`.
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::MissingJsonContentType(_) => ApiError::validation(
+                    "the request body must be JSON with Content-Type: application/json",
+                ),
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::validation(format!("malformed JSON: {}", source_text(&e)))
+                }
+                JsonRejection::JsonDataError(e) => {
+                    ApiError::validation(format!("invalid request body: {}", source_text(&e)))
+                }
+                other => ApiError::validation(other.body_text()),
+            }),
+        }
+    }
+}
+
+/// serde's message without axum's generic prefix.
+fn source_text(e: &dyn std::error::Error) -> String {
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
+}

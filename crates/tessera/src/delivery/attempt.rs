@@ -1,0 +1,158 @@
+//! One webhook attempt: build the request, send it under one deadline that
+//! covers connecting, sending, the response headers and reading the body, and
+//! read at most a small cap of the body.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+
+use crate::domain::retry::parse_retry_after;
+use crate::net::{ErrorClass, classify};
+
+/// Most response bytes read from a receiver.
+pub const READ_CAP: usize = 64 * 1024;
+/// Most response bytes stored with an attempt.
+pub const SNIPPET_CAP: usize = 4 * 1024;
+
+/// What happened, in a form ready to record.
+#[derive(Debug)]
+pub struct Sent {
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+    pub error: Option<(ErrorClass, String)>,
+    pub snippet: Option<String>,
+    pub truncated: bool,
+    pub duration: Duration,
+}
+
+/// Send one POST. Never takes longer than `deadline` (plus scheduling noise).
+pub async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    deadline: Duration,
+) -> Sent {
+    let started = Instant::now();
+    let work = async {
+        let response = client.post(url).headers(headers).body(body).send().await?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+        let (bytes, truncated, body_error) = read_capped(response).await;
+        Ok::<_, reqwest::Error>((status, retry_after, bytes, truncated, body_error))
+    };
+    let result = tokio::time::timeout(deadline, work).await;
+    let duration = started.elapsed();
+    match result {
+        Err(_) => Sent {
+            status: None,
+            retry_after: None,
+            error: Some((
+                ErrorClass::Timeout,
+                format!("no complete answer within {} ms", deadline.as_millis()),
+            )),
+            snippet: None,
+            truncated: false,
+            duration,
+        },
+        Ok(Err(e)) => Sent {
+            status: None,
+            retry_after: None,
+            error: Some((classify(&e), crate::net::error_detail(&e))),
+            snippet: None,
+            truncated: false,
+            duration,
+        },
+        Ok(Ok((status, retry_after, bytes, truncated, body_error))) => {
+            let (snippet, cut) = snippet(&bytes);
+            let error = match (body_error, (200..300).contains(&status)) {
+                // A 2xx whose body broke off still counts: the receiver said yes.
+                (_, true) => None,
+                (Some(detail), false) => {
+                    Some((ErrorClass::Status, format!("HTTP {status}; body: {detail}")))
+                }
+                (None, false) => Some((ErrorClass::Status, format!("HTTP {status}"))),
+            };
+            Sent {
+                status: Some(status),
+                retry_after,
+                error,
+                snippet: (!bytes.is_empty()).then_some(snippet),
+                truncated: truncated || cut,
+                duration,
+            }
+        }
+    }
+}
+
+/// Read up to [`READ_CAP`] bytes; report whether more was there and whether
+/// the body broke off.
+async fn read_capped(mut response: reqwest::Response) -> (Vec<u8>, bool, Option<String>) {
+    let mut buf = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = READ_CAP - buf.len();
+                if chunk.len() > room {
+                    buf.extend_from_slice(&chunk[..room]);
+                    return (buf, true, None);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return (buf, false, None),
+            Err(e) => return (buf, false, Some(crate::net::error_detail(&e))),
+        }
+    }
+}
+
+/// The stored snippet: at most [`SNIPPET_CAP`] bytes, as text (invalid UTF-8
+/// replaced), cut on a character boundary.
+fn snippet(bytes: &[u8]) -> (String, bool) {
+    let cut = bytes.len() > SNIPPET_CAP;
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(SNIPPET_CAP)]);
+    (text.into_owned(), cut)
+}
+
+/// The headers every webhook request carries.
+pub fn headers(
+    event_id: &str,
+    timestamp: i64,
+    signatures: &str,
+    mosaic_secret: Option<&str>,
+) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    };
+    put("webhook-id", event_id);
+    put("webhook-timestamp", &timestamp.to_string());
+    put("webhook-signature", signatures);
+    if let Some(secret) = mosaic_secret {
+        let mut v = HeaderValue::from_str(secret).unwrap_or_else(|_| HeaderValue::from_static(""));
+        v.set_sensitive(true);
+        h.insert("x-mosaic-signature", v);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_are_capped_and_lossy() {
+        let (s, cut) = snippet(&[0xff, b'a']);
+        assert_eq!(s, "\u{fffd}a");
+        assert!(!cut);
+        let (s, cut) = snippet(&vec![b'x'; SNIPPET_CAP + 1]);
+        assert_eq!(s.len(), SNIPPET_CAP);
+        assert!(cut);
+    }
+}

@@ -1,0 +1,241 @@
+//! The records the [`Store`](super::Store) reads and writes: plain data,
+//! separate from API types (serde for the wire lives in `api`) and from rows
+//! (each backend maps its own rows to these).
+
+use serde_json::Value;
+
+use crate::domain::graph::AgentGraph;
+use crate::domain::ids::{AgentId, ApiKeyId, DeliveryId, EventId, RunId, UserId};
+use crate::domain::payload::{EventBody, FileRef, FinishedStatus, InputError, OutputRef};
+
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    pub user_id: UserId,
+    pub name: String,
+    pub key_hash: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub user_id: UserId,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A user's Standard Webhooks keys: the current one and, during a rotation's
+/// grace period, the previous one.
+#[derive(Clone, Debug)]
+pub struct SigningKeys {
+    pub current: String,
+    pub previous: Option<(String, i64)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AgentRecord {
+    pub id: AgentId,
+    pub user_id: UserId,
+    pub name: String,
+    pub description: Option<String>,
+    pub graph: AgentGraph,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// API-visible run status. `queued` is an extension of the seed's statuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Completed,
+    PartialComplete,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::PartialComplete => "partial_complete",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => RunStatus::Queued,
+            "running" => RunStatus::Running,
+            "completed" => RunStatus::Completed,
+            "partial_complete" => RunStatus::PartialComplete,
+            "failed" => RunStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+impl From<FinishedStatus> for RunStatus {
+    fn from(s: FinishedStatus) -> Self {
+        match s {
+            FinishedStatus::Completed => RunStatus::Completed,
+            FinishedStatus::PartialComplete => RunStatus::PartialComplete,
+            FinishedStatus::Failed => RunStatus::Failed,
+        }
+    }
+}
+
+/// One input that was ingested: its position in the request and its files.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct IngestedInput {
+    pub input_index: usize,
+    pub source: String,
+    pub files: FileRef,
+    pub duration_ms: u64,
+}
+
+/// A run with everything the API and the engine need.
+#[derive(Clone, Debug)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub agent_id: AgentId,
+    pub user_id: UserId,
+    pub status: RunStatus,
+    /// Input URLs in request order.
+    pub sources: Vec<String>,
+    pub callback_url: Option<String>,
+    /// The agent's graph with this run's `update_params` applied.
+    pub graph: AgentGraph,
+    pub triggered_by: Value,
+    pub inputs: Vec<IngestedInput>,
+    pub outputs: Vec<OutputRef>,
+    pub errors: Vec<InputError>,
+    pub status_message: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// The engine's write when editing begins.
+#[derive(Clone, Debug)]
+pub struct RunStarted {
+    pub id: RunId,
+    pub owner: String,
+    pub inputs: Vec<IngestedInput>,
+    pub errors: Vec<InputError>,
+    pub status_message: Option<String>,
+    pub at: i64,
+}
+
+/// The engine's write at the end of a run.
+#[derive(Clone, Debug)]
+pub struct RunFinished {
+    pub id: RunId,
+    pub owner: String,
+    pub status: FinishedStatus,
+    pub outputs: Vec<OutputRef>,
+    pub errors: Vec<InputError>,
+    pub status_message: Option<String>,
+    pub at: i64,
+}
+
+/// An event for the outbox and the URLs it goes to (possibly none).
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub id: EventId,
+    pub user_id: UserId,
+    pub run_id: Option<RunId>,
+    pub body: EventBody,
+    pub destinations: Vec<String>,
+    pub attempts_allowed: u32,
+    pub created_at: i64,
+}
+
+/// A delivery handed to a dispatcher, with what it needs to send it.
+#[derive(Clone, Debug)]
+pub struct ClaimedDelivery {
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub user_id: UserId,
+    pub url: String,
+    pub body: EventBody,
+    pub attempt_count: u32,
+    pub attempts_allowed: u32,
+    pub event_created_at: i64,
+}
+
+/// Delivery states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeliveryStatus::Pending,
+            "succeeded" => DeliveryStatus::Succeeded,
+            "failed" => DeliveryStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// What becomes of a delivery after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextState {
+    Succeeded,
+    RetryAt(i64),
+    Failed,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeliveryRecord {
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub flag: String,
+    pub run_id: Option<RunId>,
+    pub url: String,
+    pub status: DeliveryStatus,
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// One attempt as recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptRecord {
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status_code: Option<u16>,
+    /// Error class (`timeout`, `connect`, … `status`) or none on success.
+    pub error: Option<String>,
+    pub error_detail: Option<String>,
+    pub response_snippet: Option<String>,
+    pub truncated: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<DeliveryStatus>,
+    pub run_id: Option<RunId>,
+    pub flag: Option<String>,
+    pub before: Option<DeliveryId>,
+    pub limit: u32,
+}

@@ -1,0 +1,368 @@
+//! The SQLite backend: the embedded default. One writer connection (SQLite
+//! serialises writers anyway, and one connection avoids `SQLITE_BUSY`) and a
+//! few reader connections under WAL. Every call runs on Tokio's blocking pool.
+
+mod accounts;
+mod outbox;
+mod runs;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::*;
+
+/// Migrations in order; the position + 1 is the schema version.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
+const READERS: usize = 4;
+
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: AtomicUsize,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file. Does not migrate.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let writer = open_connection(path, OpenFlags::default())?;
+        let readers = (0..READERS)
+            .map(|_| {
+                open_connection(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map(Mutex::new)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(readers),
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// Run `f` in one write transaction on the blocking pool.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        blocking(move || {
+            let mut conn = writer
+                .lock()
+                .map_err(|_| anyhow::anyhow!("writer lock poisoned"))?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .context("begin")?;
+            let value = f(&tx)?;
+            tx.commit().context("commit")?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Run `f` on a reader connection.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % READERS;
+        blocking(move || {
+            let conn = readers[i]
+                .lock()
+                .map_err(|_| anyhow::anyhow!("reader lock poisoned"))?;
+            f(&conn)
+        })
+        .await
+    }
+}
+
+fn open_connection(path: &Path, flags: OpenFlags) -> anyhow::Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+    // WAL keeps readers off the writer's back; NORMAL sync is durable against
+    // process crashes (kill -9), which is the failure we promise to survive.
+    conn.execute_batch(
+        "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+    )?;
+    if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    Ok(conn)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Internal(anyhow::anyhow!("store task failed: {e}")))?
+}
+
+/// Context for SQL errors, so a failure says which statement failed.
+pub(super) trait SqlContext<T> {
+    fn sql(self, what: &'static str) -> StoreResult<T>;
+}
+
+impl<T> SqlContext<T> for rusqlite::Result<T> {
+    fn sql(self, what: &'static str) -> StoreResult<T> {
+        self.map_err(|e| StoreError::Internal(anyhow::Error::new(e).context(what)))
+    }
+}
+
+pub(super) fn parse_id<T: std::str::FromStr>(s: &str) -> StoreResult<T> {
+    s.parse()
+        .map_err(|_| StoreError::Internal(anyhow::anyhow!("corrupt id in database: {s:?}")))
+}
+
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
+    serde_json::from_str(s)
+        .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("corrupt JSON column")))
+}
+
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Internal(e.into()))
+}
+
+fn schema_version(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")?;
+    let v: Option<i64> = conn
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .flatten();
+    Ok(v.unwrap_or(0) as usize)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        self.write(|tx| {
+            let current = schema_version(tx).sql("read schema version")?;
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+                tx.execute_batch(sql).sql("apply migration")?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                    (i as i64 + 1, chrono::Utc::now().timestamp_millis()),
+                )
+                .sql("record migration")?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ready(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            let v: Option<i64> = conn
+                .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+                    r.get(0)
+                })
+                .sql("read schema version")?;
+            if v.unwrap_or(0) as usize != MIGRATIONS.len() {
+                return Err(StoreError::Internal(anyhow::anyhow!(
+                    "migrations not applied"
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn setting_or_init(&self, name: &str, init: &str) -> StoreResult<String> {
+        let (name, init) = (name.to_owned(), init.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
+                (&name, &init),
+            )
+            .sql("init setting")?;
+            tx.query_row("SELECT value FROM settings WHERE name = ?1", [&name], |r| {
+                r.get(0)
+            })
+            .sql("read setting")
+        })
+        .await
+    }
+
+    async fn default_user(&self, now: i64) -> StoreResult<UserId> {
+        self.write(move |tx| accounts::default_user(tx, now)).await
+    }
+    async fn create_user(&self, now: i64) -> StoreResult<UserId> {
+        self.write(move |tx| accounts::create_user(tx, now)).await
+    }
+    async fn count_api_keys(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            c.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get::<_, i64>(0))
+                .sql("count keys")
+                .map(|n| n as u64)
+        })
+        .await
+    }
+    async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyRecord> {
+        self.write(move |tx| accounts::create_api_key(tx, key))
+            .await
+    }
+    async fn authenticate(&self, key_hash: &str, now: i64) -> StoreResult<Option<ApiKeyRecord>> {
+        let hash = key_hash.to_owned();
+        let found = self.read(move |c| accounts::key_by_hash(c, &hash)).await?;
+        // Record the use at most once a minute per key: authentication is on
+        // every request and must not turn every read into a write.
+        if let Some(key) = &found
+            && key.last_used_at.is_none_or(|t| now - t > 60_000)
+        {
+            let id = key.id;
+            self.write(move |tx| accounts::touch_key(tx, id, now))
+                .await?;
+        }
+        Ok(found)
+    }
+    async fn webhook_secret(&self, user: UserId) -> StoreResult<Option<String>> {
+        self.read(move |c| accounts::webhook_secret(c, user)).await
+    }
+    async fn set_webhook_secret(
+        &self,
+        user: UserId,
+        secret: Option<&str>,
+        _now: i64,
+    ) -> StoreResult<()> {
+        let secret = secret.map(str::to_owned);
+        self.write(move |tx| accounts::set_webhook_secret(tx, user, secret))
+            .await
+    }
+    async fn signing_keys(&self, user: UserId, init: &str, now: i64) -> StoreResult<SigningKeys> {
+        let init = init.to_owned();
+        self.write(move |tx| accounts::signing_keys(tx, user, &init, now))
+            .await
+    }
+
+    async fn create_agent(&self, agent: &AgentRecord) -> StoreResult<()> {
+        let agent = agent.clone();
+        self.write(move |tx| runs::insert_agent(tx, &agent)).await
+    }
+    async fn agent(&self, user: UserId, id: AgentId) -> StoreResult<Option<AgentRecord>> {
+        self.read(move |c| runs::agent(c, user, id)).await
+    }
+    async fn list_agents(
+        &self,
+        user: UserId,
+        before: Option<AgentId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AgentRecord>> {
+        self.read(move |c| runs::list_agents(c, user, before, limit))
+            .await
+    }
+    async fn create_run(&self, run: &RunRecord) -> StoreResult<()> {
+        let run = run.clone();
+        self.write(move |tx| runs::insert_run(tx, &run)).await
+    }
+    async fn run(&self, user: UserId, id: RunId) -> StoreResult<Option<RunRecord>> {
+        self.read(move |c| runs::run(c, Some(user), id)).await
+    }
+    async fn claim_runs(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<RunRecord>> {
+        let owner = owner.to_owned();
+        self.write(move |tx| runs::claim(tx, &owner, now, lease_until, limit))
+            .await
+    }
+    async fn renew_run_lease(&self, id: RunId, owner: &str, lease_until: i64) -> StoreResult<bool> {
+        let owner = owner.to_owned();
+        self.write(move |tx| runs::renew(tx, id, &owner, lease_until))
+            .await
+    }
+    async fn start_run(&self, update: RunStarted, event: NewEvent) -> StoreResult<bool> {
+        self.write(move |tx| {
+            if !runs::mark_started(tx, &update)? {
+                return Ok(false);
+            }
+            outbox::insert_event(tx, &event)?;
+            Ok(true)
+        })
+        .await
+    }
+    async fn finish_run(&self, update: RunFinished, event: NewEvent) -> StoreResult<bool> {
+        self.write(move |tx| {
+            if !runs::mark_finished(tx, &update)? {
+                return Ok(false);
+            }
+            outbox::insert_event(tx, &event)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn enqueue_event(&self, event: NewEvent) -> StoreResult<Vec<DeliveryId>> {
+        self.write(move |tx| outbox::insert_event(tx, &event)).await
+    }
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let owner = owner.to_owned();
+        self.write(move |tx| outbox::claim(tx, &owner, now, lease_until, limit))
+            .await
+    }
+    async fn record_attempt(
+        &self,
+        delivery: DeliveryId,
+        owner: &str,
+        attempt: &AttemptRecord,
+        next: NextState,
+    ) -> StoreResult<()> {
+        let (owner, attempt) = (owner.to_owned(), attempt.clone());
+        self.write(move |tx| outbox::record_attempt(tx, delivery, &owner, &attempt, next))
+            .await
+    }
+    async fn list_deliveries(
+        &self,
+        user: UserId,
+        filter: &DeliveryFilter,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let filter = filter.clone();
+        self.read(move |c| outbox::list(c, user, &filter)).await
+    }
+    async fn delivery(
+        &self,
+        user: UserId,
+        id: DeliveryId,
+    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
+        self.read(move |c| outbox::get(c, user, id)).await
+    }
+    async fn retry_delivery(&self, user: UserId, id: DeliveryId, now: i64) -> StoreResult<()> {
+        self.write(move |tx| outbox::retry_now(tx, user, id, now))
+            .await
+    }
+    async fn pending_deliveries(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .sql("count pending")
+            .map(|n| n as u64)
+        })
+        .await
+    }
+}

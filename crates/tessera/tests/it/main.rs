@@ -1,0 +1,6 @@
+//! Black-box tests: a real Tessera on port 0 with SQLite and ffmpeg, real
+//! receivers and file servers on loopback. One binary keeps link time down.
+
+mod api;
+mod runs;
+mod support;

@@ -1,0 +1,303 @@
+//! Test support: a spawned Tessera on port 0, a recording webhook receiver,
+//! and a file server for input videos. Everything listens on 127.0.0.1.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tessera::app::RunningApp;
+use tessera::config::{Config, Layer};
+use tokio::sync::Notify;
+
+pub const API_KEY: &str = "mk_testkey0123456789abcdefghijklmnop";
+
+/// A running Tessera and a client that talks to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    app: Option<RunningApp>,
+}
+
+/// Settings a test may change before the app starts.
+pub fn test_layer(data_dir: &std::path::Path) -> Layer {
+    Layer {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(data_dir.to_path_buf()),
+        bootstrap_api_key: Some(API_KEY.into()),
+        allow_private_targets: Some("127.0.0.0/8,::1/128".into()),
+        webhook_timeout_ms: Some(5_000),
+        webhook_backoff_base_ms: Some(50),
+        webhook_backoff_factor: Some(2.0),
+        delivery_lease_margin_ms: Some(2_000),
+        poll_interval_ms: Some(50),
+        ffmpeg_jobs: Some(2),
+        ..Layer::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Layer)) -> TestApp {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut layer = test_layer(data_dir.path());
+        tweak(&mut layer);
+        let config = Config::resolve(layer, None).unwrap();
+        let app = tessera::app::start(config).await.unwrap();
+        TestApp {
+            addr: app.addr,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            data_dir,
+            app: Some(app),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap();
+        json_of(r).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(API_KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        json_of(r).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .put(self.url(path))
+            .bearer_auth(API_KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        json_of(r).await
+    }
+
+    /// Create an agent and return its id.
+    pub async fn create_agent(&self, body: &Value) -> String {
+        let (status, agent) = self.post("/agent/create", body).await;
+        assert_eq!(status, StatusCode::OK, "{agent}");
+        agent["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Poll a run until it reaches a final status.
+    pub async fn wait_for_run(&self, run_id: &str, deadline: Duration) -> Value {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let (status, run) = self.get(&format!("/agent_run/{run_id}")).await;
+            assert_eq!(status, StatusCode::OK, "{run}");
+            if !matches!(run["status"].as_str(), Some("queued" | "running")) {
+                return run;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "run {run_id} did not finish in time: {run}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+    }
+}
+
+pub async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// One request as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    seen: Mutex<Vec<Received>>,
+    changed: Notify,
+    status: Mutex<u16>,
+}
+
+/// A webhook receiver on loopback that records every POST.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    state: Arc<ReceiverState>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let state = Arc::new(ReceiverState {
+            status: Mutex::new(200),
+            ..ReceiverState::default()
+        });
+        let router = Router::new()
+            .route("/{*path}", post(record))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Receiver { addr, state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn set_status(&self, status: u16) {
+        *self.state.status.lock().unwrap() = status;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    /// Wait until at least `n` requests arrived.
+    pub async fn wait_for(&self, n: usize, deadline: Duration) -> Vec<Received> {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let changed = self.state.changed.notified();
+            let seen = self.received();
+            if seen.len() >= n {
+                return seen;
+            }
+            if tokio::time::timeout_at(until, changed).await.is_err() {
+                panic!(
+                    "expected {n} webhooks, got {}: {:?}",
+                    seen.len(),
+                    seen.iter().map(|r| r.json()).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+}
+
+async fn record(
+    State(state): State<Arc<ReceiverState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    state.seen.lock().unwrap().push(Received { headers, body });
+    state.changed.notify_waiters();
+    StatusCode::from_u16(*state.status.lock().unwrap()).unwrap()
+}
+
+/// Serves `fixtures_dir()` at `/videos/{name}` plus a few bad inputs.
+pub struct FileServer {
+    pub addr: SocketAddr,
+}
+
+impl FileServer {
+    pub async fn start() -> FileServer {
+        async fn video(
+            axum::extract::Path(name): axum::extract::Path<String>,
+        ) -> Result<Vec<u8>, StatusCode> {
+            std::fs::read(fixtures_dir().join(name)).map_err(|_| StatusCode::NOT_FOUND)
+        }
+        let router = Router::new().route("/videos/{name}", get(video)).route(
+            "/page.html",
+            get(|| async { axum::response::Html("<html><body>not a video</body></html>") }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        FileServer { addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// The shared sample videos (bigbuckbunny.mp4 with audio, bikes.mp4 without).
+pub fn fixtures_dir() -> PathBuf {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/video");
+    if shared.join("bigbuckbunny.mp4").exists() {
+        return shared;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples")
+}
+
+/// ffprobe a file: (duration seconds, width, height, codec names).
+pub fn ffprobe(path: &std::path::Path) -> Value {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A simple agent: input → trim → resize → render.
+pub fn trim_agent(start_ms: u64, end_ms: u64, width: u32) -> Value {
+    serde_json::json!({
+        "name": "trim and shrink",
+        "nodes": [
+            {"id": "in", "type": "video_input", "params": {}},
+            {"id": "cut", "type": "trim", "params": {"start_ms": start_ms, "end_ms": end_ms}},
+            {"id": "small", "type": "resize", "params": {"width": width}},
+            {"id": "out", "type": "render", "params": {}}
+        ],
+        "connections": [
+            {"source": "in", "target": "cut"},
+            {"source": "cut", "target": "small"},
+            {"source": "small", "target": "out"}
+        ]
+    })
+}
