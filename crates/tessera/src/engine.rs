@@ -548,11 +548,23 @@ fn container_extension(probe: &Probe) -> &'static str {
     }
 }
 
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn ingest_message(total: usize, errors: &[InputError]) -> Option<String> {
     if errors.is_empty() {
         return None;
     }
-    let mut msg = format!("{} of {total} inputs could not be used", errors.len());
+    let mut msg = format!(
+        "{} of {} could not be used",
+        errors.len(),
+        plural(total, "input")
+    );
     for e in errors {
         msg.push_str(&format!("; input {}: {}", e.input_index, e.message));
     }

@@ -1,0 +1,31 @@
+# Tessera: the two commands are `make run` and `make test`.
+.PHONY: run build test lint fmt deps
+
+CARGO ?= cargo
+
+## Run Tessera locally (installs ffmpeg if missing and possible, builds, starts on SQLite).
+run: deps
+	$(CARGO) build --release --bin tessera
+	./scripts/run.sh
+
+build:
+	$(CARGO) build --release --bin tessera
+
+deps:
+	./scripts/deps.sh
+
+## Every test: unit tests and black-box tests against a real server, ffmpeg and receivers.
+test: deps
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+## Formatting and lints, as CI checks them.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
