@@ -1,5 +1,5 @@
 # Tessera: the two commands are `make run` and `make test`.
-.PHONY: run build test lint fmt deps
+.PHONY: run build test lint fmt deps test-deps
 
 CARGO ?= cargo
 
@@ -15,7 +15,7 @@ deps:
 	./scripts/deps.sh
 
 ## Every test: unit tests and black-box tests against a real server, ffmpeg and receivers.
-test: deps
+test: test-deps
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -29,3 +29,6 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+test-deps:
+	./scripts/test-deps.sh

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{Notify, broadcast};
@@ -129,6 +128,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     tracing::info!(policy = %config.address_policy.describe(), "outbound address policy");
 
     let wake = Wakeups::new();
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let owner = node_identity();
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -140,6 +140,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         net: net.clone(),
         wake: wake.clone(),
         media: Some(media.clone()),
+        metrics: metrics.clone(),
     };
     let router = api::router(state);
     let http_shutdown = shutdown.clone();
@@ -162,7 +163,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         wake.clone(),
     );
     tasks.spawn(engine.run(shutdown.clone()));
-    let dispatcher = Dispatcher::new(store.clone(), objects, &net, config.clone(), owner, wake);
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        objects,
+        &net,
+        config.clone(),
+        owner,
+        wake,
+        metrics,
+    );
     tasks.spawn(dispatcher.run(shutdown.clone()));
 
     tracing::info!(%addr, %public_url, "Tessera is listening");
@@ -210,6 +219,3 @@ fn node_identity() -> String {
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
     format!("{host}-{}-{suffix}", std::process::id())
 }
-
-/// How long graceful shutdown waits for in-flight work before giving up.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

@@ -70,6 +70,12 @@ pub struct Layer {
     /// Run lease, renewed while a run is alive (default 120).
     #[arg(long, env = "TESSERA_RUN_LEASE_SECONDS")]
     pub run_lease_seconds: Option<u64>,
+    /// Hours a rotated signing key keeps signing beside the new one (default 24).
+    #[arg(long, env = "TESSERA_SIGNING_KEY_GRACE_HOURS")]
+    pub signing_key_grace_hours: Option<u64>,
+    /// Days finished delivery records are kept (default 30).
+    #[arg(long, env = "TESSERA_RETENTION_DAYS")]
+    pub retention_days: Option<u64>,
     /// How often idle workers look for due work, in milliseconds (default 1000).
     /// New work in this process wakes them at once; this bounds the delay for
     /// retries coming due and for work created by other nodes.
@@ -118,6 +124,8 @@ impl Layer {
             destination_concurrency,
             delivery_lease_margin_ms,
             run_lease_seconds,
+            signing_key_grace_hours,
+            retention_days,
             poll_interval_ms,
             ffmpeg_jobs,
             ffmpeg_path,
@@ -161,6 +169,8 @@ pub struct Config {
     pub destination_concurrency: usize,
     pub delivery_lease_margin: Duration,
     pub run_lease: Duration,
+    pub signing_key_grace: Duration,
+    pub retention: Duration,
     pub poll_interval: Duration,
     pub ffmpeg_jobs: usize,
     pub ffmpeg_path: PathBuf,
@@ -232,6 +242,8 @@ impl Config {
                 l.delivery_lease_margin_ms.unwrap_or(30_000),
             ),
             run_lease: Duration::from_secs(l.run_lease_seconds.unwrap_or(120).max(1)),
+            signing_key_grace: Duration::from_secs(3600 * l.signing_key_grace_hours.unwrap_or(24)),
+            retention: Duration::from_secs(86_400 * l.retention_days.unwrap_or(30).max(1)),
             poll_interval: Duration::from_millis(l.poll_interval_ms.unwrap_or(1000).max(10)),
             ffmpeg_jobs: l.ffmpeg_jobs.unwrap_or(cores).max(1),
             ffmpeg_path: l.ffmpeg_path.unwrap_or_else(|| PathBuf::from("ffmpeg")),

@@ -23,6 +23,7 @@ pub mod domain;
 pub mod engine;
 pub mod listen;
 pub mod media;
+pub mod metrics;
 pub mod net;
 pub mod objects;
 pub mod store;

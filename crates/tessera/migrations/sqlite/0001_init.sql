@@ -74,6 +74,8 @@ CREATE TABLE webhook_deliveries (
     run_id           TEXT,
     flag             TEXT NOT NULL,
     url              TEXT NOT NULL,
+    -- scheme://host:port of url: the unit of per-destination concurrency.
+    destination      TEXT NOT NULL,
     status           TEXT NOT NULL,
     attempt_count    INTEGER NOT NULL DEFAULT 0,
     attempts_allowed INTEGER NOT NULL,
@@ -88,6 +90,7 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX deliveries_by_user ON webhook_deliveries (user_id, id);
 CREATE INDEX deliveries_by_run ON webhook_deliveries (run_id, url);
+CREATE INDEX deliveries_final ON webhook_deliveries (updated_at) WHERE status != 'pending';
 
 CREATE TABLE webhook_attempts (
     delivery_id      TEXT NOT NULL REFERENCES webhook_deliveries(id),

@@ -1,5 +1,5 @@
-//! `/healthz` (the process is up), `/readyz` (database and ffmpeg usable) and
-//! `/whoami`.
+//! `/healthz` (the process is up), `/readyz` (database and ffmpeg usable),
+//! `/metrics` (Prometheus) and `/whoami`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/readyz", get(readyz))
         .route("/whoami", get(whoami))
+        .route("/metrics", get(metrics))
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -51,4 +52,18 @@ async fn whoami(auth: Auth) -> Json<serde_json::Value> {
         "created_at": iso(auth.key.created_at),
         "last_used_at": auth.key.last_used_at.map(iso),
     }))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.metrics.render(&state.store).await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => super::error::ApiError::from(e).into_response(),
+    }
 }

@@ -35,6 +35,7 @@ pub struct AppState {
     pub wake: Wakeups,
     /// Present when this node runs the worker role; `/readyz` checks it.
     pub media: Option<Media>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The whole API.

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
             get(read_secret).put(set_secret).delete(delete_secret),
         )
         .route("/webhook_signing_key", get(signing_key))
+        .route("/webhook_signing_key/rotate", post(rotate_signing_key))
         .route("/webhooks/test", post(test))
         .route("/webhook_deliveries", get(list))
         .route("/webhook_deliveries/{id}", get(read))
@@ -120,6 +121,34 @@ async fn signing_key(
     let keys = state
         .store
         .signing_keys(auth.user_id, &SigningKey::generate().as_whsec(), now)
+        .await?;
+    Ok(JsonOut(json!({
+        "key": keys.current,
+        "previous_valid_until": keys.previous.map(|(_, until)| iso(until)),
+    })))
+}
+
+/// A new key signs from now on; the old one keeps signing beside it for the
+/// grace period so receivers can switch without dropping a webhook.
+async fn rotate_signing_key(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<JsonOut<Value>, ApiError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    // Make sure a key exists, so the first rotation also has a previous key.
+    state
+        .store
+        .signing_keys(auth.user_id, &SigningKey::generate().as_whsec(), now)
+        .await?;
+    let grace_until = now + state.config.signing_key_grace.as_millis() as i64;
+    let keys = state
+        .store
+        .rotate_signing_key(
+            auth.user_id,
+            &SigningKey::generate().as_whsec(),
+            grace_until,
+            now,
+        )
         .await?;
     Ok(JsonOut(json!({
         "key": keys.current,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 
 use crate::domain::retry::parse_retry_after;
-use crate::net::{ErrorClass, classify};
+use crate::net::{ErrorClass, classify, error_detail};
 
 /// Most response bytes read from a receiver.
 pub const READ_CAP: usize = 64 * 1024;
@@ -62,20 +62,23 @@ pub async fn send(
         Ok(Err(e)) => Sent {
             status: None,
             retry_after: None,
-            error: Some((classify(&e), crate::net::error_detail(&e))),
+            error: Some((classify(&e), error_detail(&e))),
             snippet: None,
             truncated: false,
             duration,
         },
         Ok(Ok((status, retry_after, bytes, truncated, body_error))) => {
             let (snippet, cut) = snippet(&bytes);
-            let error = match (body_error, (200..300).contains(&status)) {
-                // A 2xx whose body broke off still counts: the receiver said yes.
-                (_, true) => None,
-                (Some(detail), false) => {
-                    Some((ErrorClass::Status, format!("HTTP {status}; body: {detail}")))
-                }
-                (None, false) => Some((ErrorClass::Status, format!("HTTP {status}"))),
+            // A body that breaks off is a failed exchange even after a 2xx:
+            // the receiver may have crashed mid-way, and a duplicate is
+            // better than a lost webhook.
+            let error = match body_error {
+                Some(e) => Some((
+                    body_class(&e),
+                    format!("HTTP {status}, then the body failed: {}", error_detail(&e)),
+                )),
+                None if (200..300).contains(&status) => None,
+                None => Some((ErrorClass::Status, format!("HTTP {status}"))),
             };
             Sent {
                 status: Some(status),
@@ -89,9 +92,18 @@ pub async fn send(
     }
 }
 
+/// The class of a failure while reading a body: resets stay resets,
+/// anything else is a body error.
+fn body_class(e: &reqwest::Error) -> ErrorClass {
+    match classify(e) {
+        ErrorClass::Reset | ErrorClass::Timeout => classify(e),
+        _ => ErrorClass::Body,
+    }
+}
+
 /// Read up to [`READ_CAP`] bytes; report whether more was there and whether
 /// the body broke off.
-async fn read_capped(mut response: reqwest::Response) -> (Vec<u8>, bool, Option<String>) {
+async fn read_capped(mut response: reqwest::Response) -> (Vec<u8>, bool, Option<reqwest::Error>) {
     let mut buf = Vec::new();
     loop {
         match response.chunk().await {
@@ -104,7 +116,7 @@ async fn read_capped(mut response: reqwest::Response) -> (Vec<u8>, bool, Option<
                 buf.extend_from_slice(&chunk);
             }
             Ok(None) => return (buf, false, None),
-            Err(e) => return (buf, false, Some(crate::net::error_detail(&e))),
+            Err(e) => return (buf, false, Some(e)),
         }
     }
 }

@@ -3,27 +3,40 @@
 //! any attempt can last, sends each once, records the attempt and the next
 //! due time in one write, and never sleeps on a retry: a retry is a row with a
 //! due time.
+//!
+//! Isolation: each destination (`scheme://host:port`) has at most
+//! `destination_concurrency` attempts in flight on this node, and claims skip
+//! destinations that are full, so a slow or dead receiver only ever occupies
+//! its own slots.
 
 pub mod attempt;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Wakeups;
 use crate::config::Config;
-use crate::domain::address::check_url;
+use crate::domain::address::{check_url, redact_url};
 use crate::domain::ids::UserId;
 use crate::domain::retry::{AttemptOutcome, Decision};
 use crate::domain::signing::SigningKey;
+use crate::metrics::Metrics;
 use crate::net::{ErrorClass, NetConfig, webhook_client};
 use crate::objects::Objects;
-use crate::store::{AttemptRecord, ClaimedDelivery, DynStore, NextState, StoreResult};
+use crate::store::{
+    AttemptRecord, ClaimedDelivery, DestinationRoom, DynStore, NextState, StoreResult,
+};
 
 /// Most attempts in flight on one node.
 const MAX_IN_FLIGHT: usize = 256;
+/// Most deliveries claimed in one batch.
+const CLAIM_BATCH: usize = 64;
+/// How often old delivery records are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -37,7 +50,10 @@ struct Inner {
     config: Arc<Config>,
     owner: String,
     wake: Wakeups,
+    metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
+    /// Attempts in flight per destination on this node.
+    in_flight: Mutex<HashMap<String, u32>>,
 }
 
 /// A user's credentials, read once per claimed batch.
@@ -54,6 +70,7 @@ impl Dispatcher {
         config: Arc<Config>,
         owner: String,
         wake: Wakeups,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Dispatcher {
             inner: Arc::new(Inner {
@@ -63,7 +80,9 @@ impl Dispatcher {
                 config,
                 owner,
                 wake,
+                metrics,
                 slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+                in_flight: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -72,7 +91,12 @@ impl Dispatcher {
     /// bounded by the webhook timeout) and are recorded before returning.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut in_flight = tokio::task::JoinSet::new();
+        let mut next_prune = tokio::time::Instant::now();
         loop {
+            if tokio::time::Instant::now() >= next_prune {
+                next_prune += PRUNE_EVERY;
+                self.prune().await;
+            }
             match self.try_next(&mut in_flight).await {
                 Ok(n) if n > 0 && self.inner.slots.available_permits() > 0 => continue,
                 Ok(_) => {}
@@ -101,7 +125,13 @@ impl Dispatcher {
         let batch = self
             .inner
             .store
-            .claim_deliveries(&self.inner.owner, now, lease_until, free.min(64) as u32)
+            .claim_deliveries(
+                &self.inner.owner,
+                now,
+                lease_until,
+                free.min(CLAIM_BATCH) as u32,
+                &self.room(),
+            )
             .await?;
         let claimed = batch.len();
         let mut credentials: HashMap<UserId, Arc<Credentials>> = HashMap::new();
@@ -114,16 +144,48 @@ impl Dispatcher {
                     c
                 }
             };
+            // Claims never exceed the free slots, so a permit is always there.
             let Ok(permit) = self.inner.slots.clone().try_acquire_owned() else {
                 break;
             };
-            let this = self.clone();
+            let guard = InFlight::enter(self.clone(), delivery.destination.clone());
             in_flight.spawn(async move {
-                this.attempt(delivery, &creds).await;
+                guard.dispatcher.attempt(delivery, &creds).await;
+                drop(guard);
                 drop(permit);
             });
         }
         Ok(claimed)
+    }
+
+    /// Room per destination for the next claim.
+    fn room(&self) -> DestinationRoom {
+        let limit = self.inner.config.destination_concurrency as u32;
+        let busy = self
+            .inner
+            .in_flight
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(d, n)| (d.clone(), limit.saturating_sub(*n)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        DestinationRoom {
+            per_destination: limit,
+            busy,
+        }
+    }
+
+    /// Remove delivery records older than the retention period.
+    async fn prune(&self) {
+        let before =
+            chrono::Utc::now().timestamp_millis() - self.inner.config.retention.as_millis() as i64;
+        match self.inner.store.prune_deliveries(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "pruned old delivery records"),
+            Err(e) => tracing::warn!(error = %e, "pruning delivery records failed"),
+        }
     }
 
     async fn credentials(&self, user: UserId) -> StoreResult<Credentials> {
@@ -154,7 +216,7 @@ impl Dispatcher {
                 error: Some((ErrorClass::RefusedAddress, e.to_string())),
                 snippet: None,
                 truncated: false,
-                duration: std::time::Duration::ZERO,
+                duration: Duration::ZERO,
             },
             Ok(_) => {
                 let now_secs = started_at.timestamp();
@@ -191,11 +253,11 @@ impl Dispatcher {
             }
         };
         let outcome = match (sent.status, &sent.error) {
-            (Some(code), _) => AttemptOutcome::Status {
+            (Some(code), None | Some((ErrorClass::Status, _))) => AttemptOutcome::Status {
                 code,
                 retry_after: sent.retry_after,
             },
-            (None, _) => AttemptOutcome::TransportError,
+            _ => AttemptOutcome::TransportError,
         };
         let attempts_made = d.attempt_count + 1;
         let decision = self.inner.config.retry.decide(
@@ -223,15 +285,23 @@ impl Dispatcher {
             response_snippet: sent.snippet,
             truncated: sent.truncated,
         };
+        let metrics = &self.inner.metrics;
+        metrics.attempt(
+            record.error.as_deref().unwrap_or("success"),
+            sent.duration.as_secs_f64(),
+        );
+        let url = redact_url(&d.url);
         match &next {
             NextState::Failed => {
-                tracing::warn!(delivery = %d.id, url = %d.url, attempts = attempts_made, error = ?record.error, status = ?record.status_code, "webhook delivery failed for good")
+                metrics.delivery_final(false);
+                tracing::warn!(delivery = %d.id, %url, attempts = attempts_made, error = ?record.error, status = ?record.status_code, "webhook delivery failed for good");
             }
             NextState::RetryAt(_) => {
-                tracing::info!(delivery = %d.id, attempts = attempts_made, error = ?record.error, status = ?record.status_code, "webhook attempt failed; retry scheduled")
+                tracing::info!(delivery = %d.id, %url, attempts = attempts_made, error = ?record.error, status = ?record.status_code, "webhook attempt failed; retry scheduled");
             }
             NextState::Succeeded => {
-                tracing::debug!(delivery = %d.id, attempts = attempts_made, "webhook delivered")
+                metrics.delivery_final(true);
+                tracing::debug!(delivery = %d.id, %url, attempts = attempts_made, "webhook delivered");
             }
         }
         if let Err(e) = self
@@ -249,6 +319,37 @@ impl Dispatcher {
         if matches!(next, NextState::Succeeded | NextState::Failed) {
             // A later event of the same run may have been waiting on this one.
             self.inner.wake.deliveries.notify_one();
+        }
+    }
+}
+
+/// Counts one attempt against its destination while it is in flight.
+struct InFlight {
+    dispatcher: Dispatcher,
+    destination: String,
+}
+
+impl InFlight {
+    fn enter(dispatcher: Dispatcher, destination: String) -> Self {
+        if let Ok(mut m) = dispatcher.inner.in_flight.lock() {
+            *m.entry(destination.clone()).or_insert(0) += 1;
+        }
+        InFlight {
+            dispatcher,
+            destination,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.dispatcher.inner.in_flight.lock()
+            && let Some(n) = m.get_mut(&self.destination)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.destination);
+            }
         }
     }
 }

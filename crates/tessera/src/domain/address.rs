@@ -156,6 +156,26 @@ pub fn check_url(raw: &str, policy: &AddressPolicy) -> Result<Url, UrlError> {
     Ok(url)
 }
 
+/// The unit of per-destination concurrency: `scheme://host:port`, with the
+/// scheme's default port filled in, so `https://a.example/x` and
+/// `https://a.example:443/y` share one limit.
+pub fn destination_key(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port_or_known_default() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    }
+}
+
+/// A URL safe to print in logs: scheme, host, port and path only. Query
+/// strings and fragments often carry tokens, so they are never logged.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(url) => format!("{}{}", destination_key(&url), url.path()),
+        Err(_) => "<invalid url>".into(),
+    }
+}
+
 /// [`check_url`] for an already parsed URL (e.g. a redirect target).
 pub fn check_parsed(url: &Url, policy: &AddressPolicy) -> Result<(), UrlError> {
     if url.as_str().len() > MAX_URL_LEN {
@@ -253,6 +273,22 @@ const fn v6(s: [u16; 8], len: u8) -> Ipv6Net {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn destinations_fill_in_default_ports_and_logs_drop_queries() {
+        let a = Url::parse("https://a.example/x?token=secret").unwrap();
+        let b = Url::parse("https://a.example:443/y").unwrap();
+        assert_eq!(destination_key(&a), "https://a.example:443");
+        assert_eq!(destination_key(&a), destination_key(&b));
+        assert_eq!(
+            destination_key(&Url::parse("http://127.0.0.1:9000/h").unwrap()),
+            "http://127.0.0.1:9000"
+        );
+        assert_eq!(
+            redact_url("https://a.example/x?token=secret#frag"),
+            "https://a.example:443/x"
+        );
+    }
 
     fn loopback_only() -> AddressPolicy {
         AddressPolicy::parse("127.0.0.0/8").expect("valid list")

@@ -99,13 +99,15 @@ pub trait Store: Send + Sync + 'static {
     /// Store an event not tied to a run state change (TEST).
     async fn enqueue_event(&self, event: NewEvent) -> StoreResult<Vec<DeliveryId>>;
     /// Claim due deliveries: pending, due, not leased, and not waiting on an
-    /// earlier event of the same run to the same URL.
+    /// earlier event of the same run to the same URL. Each destination gets
+    /// at most its room in `room`; saturated destinations are skipped.
     async fn claim_deliveries(
         &self,
         owner: &str,
         now: i64,
         lease_until: i64,
         limit: u32,
+        room: &DestinationRoom,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Record one attempt and the delivery's next state, releasing the lease.
     async fn record_attempt(
@@ -127,8 +129,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>>;
     /// Allow one more attempt now (manual resend); `NotFound` for another user's delivery.
     async fn retry_delivery(&self, user: UserId, id: DeliveryId, now: i64) -> StoreResult<()>;
-    /// Deliveries still owed (pending), for metrics and tests.
-    async fn pending_deliveries(&self) -> StoreResult<u64>;
+    /// Deliveries still owed and the creation time of the oldest, for metrics.
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
+    /// Runs per API status, for metrics.
+    async fn run_counts(&self) -> StoreResult<Vec<(RunStatus, u64)>>;
+    /// Delete finished deliveries (and their attempts, and events left
+    /// without deliveries) last updated before `before`. Returns how many
+    /// deliveries were removed.
+    async fn prune_deliveries(&self, before: i64) -> StoreResult<u64>;
+    /// Replace the user's signing key, keeping the old one valid until `previous_valid_until`.
+    async fn rotate_signing_key(
+        &self,
+        user: UserId,
+        new_key: &str,
+        previous_valid_until: i64,
+        now: i64,
+    ) -> StoreResult<SigningKeys>;
 }
 
 /// A convenient alias used across the app.

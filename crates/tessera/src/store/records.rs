@@ -164,6 +164,8 @@ pub struct ClaimedDelivery {
     pub event_id: EventId,
     pub user_id: UserId,
     pub url: String,
+    /// `scheme://host:port` of `url`.
+    pub destination: String,
     pub body: EventBody,
     pub attempt_count: u32,
     pub attempts_allowed: u32,
@@ -238,4 +240,20 @@ pub struct DeliveryFilter {
     pub flag: Option<String>,
     pub before: Option<DeliveryId>,
     pub limit: u32,
+}
+
+/// How many more attempts each destination may start now.
+#[derive(Clone, Debug, Default)]
+pub struct DestinationRoom {
+    /// Room of a destination with nothing in flight.
+    pub per_destination: u32,
+    /// Destinations with attempts in flight, and their remaining room (0 = saturated).
+    pub busy: std::collections::HashMap<String, u32>,
+}
+
+/// The outbox at a glance.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OutboxStats {
+    pub pending: u64,
+    pub oldest_pending_created_at: Option<i64>,
 }

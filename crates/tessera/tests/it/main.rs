@@ -2,5 +2,7 @@
 //! receivers and file servers on loopback. One binary keeps link time down.
 
 mod api;
+mod delivery;
+mod faults;
 mod runs;
 mod support;

@@ -140,3 +140,19 @@ pub fn signing_keys(
     };
     Ok(SigningKeys { current, previous })
 }
+
+pub fn rotate_signing_key(
+    tx: &Transaction<'_>,
+    user: UserId,
+    new_key: &str,
+    previous_valid_until: i64,
+    now: i64,
+) -> StoreResult<SigningKeys> {
+    tx.execute(
+        "UPDATE users SET previous_signing_key = signing_key, previous_valid_until = ?3, signing_key = ?2
+         WHERE id = ?1 AND signing_key IS NOT NULL",
+        (user.to_string(), new_key, previous_valid_until),
+    )
+    .sql("rotate signing key")?;
+    signing_keys(tx, user, new_key, now)
+}

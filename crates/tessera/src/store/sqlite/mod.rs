@@ -318,9 +318,11 @@ impl Store for SqliteStore {
         now: i64,
         lease_until: i64,
         limit: u32,
+        room: &DestinationRoom,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let owner = owner.to_owned();
-        self.write(move |tx| outbox::claim(tx, &owner, now, lease_until, limit))
+        let room = room.clone();
+        self.write(move |tx| outbox::claim(tx, &owner, now, lease_until, limit, &room))
             .await
     }
     async fn record_attempt(
@@ -353,15 +355,25 @@ impl Store for SqliteStore {
         self.write(move |tx| outbox::retry_now(tx, user, id, now))
             .await
     }
-    async fn pending_deliveries(&self) -> StoreResult<u64> {
-        self.read(|c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .sql("count pending")
-            .map(|n| n as u64)
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        self.read(outbox::stats).await
+    }
+    async fn run_counts(&self) -> StoreResult<Vec<(RunStatus, u64)>> {
+        self.read(runs::counts).await
+    }
+    async fn prune_deliveries(&self, before: i64) -> StoreResult<u64> {
+        self.write(move |tx| outbox::prune(tx, before)).await
+    }
+    async fn rotate_signing_key(
+        &self,
+        user: UserId,
+        new_key: &str,
+        previous_valid_until: i64,
+        now: i64,
+    ) -> StoreResult<SigningKeys> {
+        let new_key = new_key.to_owned();
+        self.write(move |tx| {
+            accounts::rotate_signing_key(tx, user, &new_key, previous_valid_until, now)
         })
         .await
     }

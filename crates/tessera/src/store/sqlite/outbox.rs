@@ -4,10 +4,11 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 
 use super::{SqlContext, from_json, parse_id, to_json};
+use crate::domain::address::destination_key;
 use crate::domain::ids::{DeliveryId, UserId};
 use crate::store::{
-    AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryRecord, DeliveryStatus, NewEvent,
-    NextState, StoreError, StoreResult,
+    AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryRecord, DeliveryStatus,
+    DestinationRoom, NewEvent, NextState, OutboxStats, StoreError, StoreResult,
 };
 
 /// Insert the event and one pending delivery per destination. A run's later
@@ -40,10 +41,13 @@ pub fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<Vec<Deliv
             None => None,
         };
         let id = DeliveryId::new();
+        let destination = url::Url::parse(url)
+            .map(|u| destination_key(&u))
+            .unwrap_or_else(|_| url.clone());
         tx.execute(
             "INSERT INTO webhook_deliveries (id, event_id, user_id, run_id, flag, url, status, attempts_allowed,
-                                             next_attempt_at, after_id, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?8, ?8)",
+                                             next_attempt_at, after_id, created_at, updated_at, destination)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?8, ?8, ?10)",
             (
                 id.to_string(),
                 e.id.to_string(),
@@ -54,6 +58,7 @@ pub fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<Vec<Deliv
                 e.attempts_allowed,
                 e.created_at,
                 after,
+                destination,
             ),
         )
         .sql("insert delivery")?;
@@ -62,37 +67,78 @@ pub fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<Vec<Deliv
     Ok(ids)
 }
 
+/// How many due rows one claim looks at, per row it may return: enough that
+/// per-destination caps rarely leave the batch short.
+const CANDIDATES_PER_SLOT: u32 = 4;
+
 pub fn claim(
     tx: &Transaction<'_>,
     owner: &str,
     now: i64,
     lease_until: i64,
     limit: u32,
+    room: &DestinationRoom,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
+    // Saturated destinations are skipped outright, so a dead receiver's
+    // backlog can never fill a batch; the others get at most their room.
+    let saturated: Vec<&String> = room
+        .busy
+        .iter()
+        .filter(|(_, r)| **r == 0)
+        .map(|(d, _)| d)
+        .collect();
+    let partial: serde_json::Map<String, serde_json::Value> = room
+        .busy
+        .iter()
+        .filter(|(_, r)| **r > 0)
+        .map(|(d, r)| (d.clone(), (*r).into()))
+        .collect();
     let mut stmt = tx
         .prepare_cached(
             "UPDATE webhook_deliveries SET lease_owner = ?1, lease_until = ?3
              WHERE id IN (
-                SELECT d.id FROM webhook_deliveries d
-                WHERE d.status = 'pending' AND d.next_attempt_at <= ?2
-                  AND (d.lease_until IS NULL OR d.lease_until < ?2)
-                  AND (d.after_id IS NULL OR NOT EXISTS (
-                        SELECT 1 FROM webhook_deliveries p WHERE p.id = d.after_id AND p.status = 'pending'))
-                ORDER BY d.next_attempt_at LIMIT ?4)
-             RETURNING id, event_id, user_id, url, attempt_count, attempts_allowed",
+                SELECT id FROM (
+                    SELECT id, next_attempt_at,
+                           ROW_NUMBER() OVER (PARTITION BY destination ORDER BY next_attempt_at, id) AS nth,
+                           destination
+                    FROM (
+                        SELECT d.id, d.next_attempt_at, d.destination FROM webhook_deliveries d
+                        WHERE d.status = 'pending' AND d.next_attempt_at <= ?2
+                          AND (d.lease_until IS NULL OR d.lease_until < ?2)
+                          AND d.destination NOT IN (SELECT value FROM json_each(?5))
+                          AND (d.after_id IS NULL OR NOT EXISTS (
+                                SELECT 1 FROM webhook_deliveries p WHERE p.id = d.after_id AND p.status = 'pending'))
+                        ORDER BY d.next_attempt_at LIMIT ?8)
+                )
+                WHERE nth <= COALESCE((SELECT value FROM json_each(?6) WHERE key = destination), ?7)
+                ORDER BY next_attempt_at LIMIT ?4)
+             RETURNING id, event_id, user_id, url, attempt_count, attempts_allowed, destination",
         )
         .sql("prepare claim deliveries")?;
     let claimed = stmt
-        .query_map((owner, now, lease_until, limit), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, u32>(4)?,
-                r.get::<_, u32>(5)?,
-            ))
-        })
+        .query_map(
+            (
+                owner,
+                now,
+                lease_until,
+                limit,
+                to_json(&saturated)?,
+                to_json(&partial)?,
+                room.per_destination.max(1),
+                limit.saturating_mul(CANDIDATES_PER_SLOT),
+            ),
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, u32>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            },
+        )
         .sql("claim deliveries")?
         .collect::<rusqlite::Result<Vec<_>>>()
         .sql("read claimed deliveries")?;
@@ -102,7 +148,7 @@ pub fn claim(
     claimed
         .into_iter()
         .map(
-            |(id, event_id, user_id, url, attempt_count, attempts_allowed)| {
+            |(id, event_id, user_id, url, attempt_count, attempts_allowed, destination)| {
                 let (body, created_at): (String, i64) = event_stmt
                     .query_row([&event_id], |r| Ok((r.get(0)?, r.get(1)?)))
                     .sql("read event")?;
@@ -111,6 +157,7 @@ pub fn claim(
                     event_id: parse_id(&event_id)?,
                     user_id: parse_id(&user_id)?,
                     url,
+                    destination,
                     body: from_json(&body)?,
                     attempt_count,
                     attempts_allowed,
@@ -120,7 +167,6 @@ pub fn claim(
         )
         .collect()
 }
-
 pub fn record_attempt(
     tx: &Transaction<'_>,
     id: DeliveryId,
@@ -304,4 +350,47 @@ pub fn retry_now(tx: &Transaction<'_>, user: UserId, id: DeliveryId, now: i64) -
         });
     }
     Ok(())
+}
+
+pub fn stats(conn: &Connection) -> StoreResult<OutboxStats> {
+    conn.query_row(
+        "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE status = 'pending'",
+        [],
+        |r| {
+            Ok(OutboxStats {
+                pending: r.get::<_, i64>(0)? as u64,
+                oldest_pending_created_at: r.get(1)?,
+            })
+        },
+    )
+    .sql("outbox stats")
+}
+
+pub fn prune(tx: &Transaction<'_>, before: i64) -> StoreResult<u64> {
+    tx.execute(
+        "DELETE FROM webhook_attempts WHERE delivery_id IN (
+            SELECT id FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?1)",
+        [before],
+    )
+    .sql("prune attempts")?;
+    // A later delivery of the same run may point at a pruned one.
+    tx.execute(
+        "UPDATE webhook_deliveries SET after_id = NULL WHERE after_id IN (
+            SELECT id FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?1)",
+        [before],
+    )
+    .sql("unlink pruned deliveries")?;
+    let n = tx
+        .execute(
+            "DELETE FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?1",
+            [before],
+        )
+        .sql("prune deliveries")?;
+    tx.execute(
+        "DELETE FROM webhook_events WHERE created_at < ?1
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
+        [before],
+    )
+    .sql("prune events")?;
+    Ok(n as u64)
 }

@@ -270,3 +270,20 @@ pub fn mark_finished(tx: &Transaction<'_>, u: &RunFinished) -> StoreResult<bool>
         .sql("mark run finished")?;
     Ok(n == 1)
 }
+
+pub fn counts(conn: &Connection) -> StoreResult<Vec<(RunStatus, u64)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT status, COUNT(*) FROM runs GROUP BY status")
+        .sql("prepare run counts")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .sql("run counts")?;
+    rows.map(|row| {
+        let (status, n) = row.sql("read run count")?;
+        let status = RunStatus::parse(&status).ok_or_else(|| {
+            StoreError::Internal(anyhow::anyhow!("unknown run status {status:?}"))
+        })?;
+        Ok((status, n as u64))
+    })
+    .collect()
+}
