@@ -2,7 +2,9 @@
 //! receivers and file servers on loopback. One binary keeps link time down.
 
 mod api;
+mod crash;
 mod delivery;
 mod faults;
+mod process;
 mod runs;
 mod support;
