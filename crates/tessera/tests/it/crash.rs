@@ -113,8 +113,11 @@ async fn a_backlog_survives_kill_9_and_is_delivered_exactly_as_logged() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.overlaps, 0, "a delivery was in flight twice at once");
+    let (overlaps, received_by_id) = {
+        let seen = seen.lock().unwrap();
+        (seen.overlaps, seen.received.clone())
+    };
+    assert_eq!(overlaps, 0, "a delivery was in flight twice at once");
     let deliveries = all_deliveries(&client, &second).await;
     assert_eq!(deliveries.len(), DELIVERIES);
     let mut checked = 0;
