@@ -141,8 +141,7 @@ async fn a_backlog_survives_kill_9_and_is_delivered_exactly_as_logged() {
             .iter()
             .filter(|a| a["status_code"] == 200)
             .count();
-        let received = seen
-            .received
+        let received = received_by_id
             .get(d["event_id"].as_str().unwrap())
             .copied()
             .unwrap_or(0);
