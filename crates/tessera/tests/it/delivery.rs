@@ -420,3 +420,92 @@ except Exception as e:
     );
     out.status.success()
 }
+
+#[tokio::test]
+async fn run_finished_waits_until_run_started_is_resolved() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    // RUN_STARTED fails twice before it gets through.
+    receiver.script(&[500, 500]);
+    let agent = app
+        .create_agent(&crate::support::trim_agent(0, 1000, 160))
+        .await;
+    let (status, _) = app
+        .post(
+            &format!("/agent/{agent}/run"),
+            &json!({"video_urls": ["http://127.0.0.1:9/missing.mp4"], "callback_url": receiver.url("/hook")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let seen = receiver.wait_for(4, Duration::from_secs(30)).await;
+    let flags: Vec<(String, u16)> = seen
+        .iter()
+        .map(|r| (r.json()["flag"].as_str().unwrap().to_owned(), r.status))
+        .collect();
+    let expected = [
+        ("RUN_STARTED", 500),
+        ("RUN_STARTED", 500),
+        ("RUN_STARTED", 200),
+        ("RUN_FINISHED", 200),
+    ];
+    assert_eq!(
+        flags,
+        expected.map(|(f, s)| (f.to_owned(), s)),
+        "order per run and URL"
+    );
+    assert_eq!(seen[3].json()["status"], "failed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn callback_urls_whose_names_resolve_inward_are_refused_at_api_time() {
+    let app = TestApp::spawn_with(|l| {
+        l.dns_overrides =
+            Some("inward.test=10.1.2.3,metadata.test=169.254.169.254,fine.test=127.0.0.1".into());
+    })
+    .await;
+    for url in [
+        "http://inward.test/hook",
+        "http://metadata.test/latest/meta-data",
+        "http://[::ffff:10.0.0.1]/",
+    ] {
+        let (status, body) = app
+            .post("/webhooks/test", &json!({ "callback_url": url }))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
+        assert_eq!(body["error"], "validation_error");
+    }
+    // The allow-list opens loopback, by name too.
+    let receiver = Receiver::start().await;
+    let url = format!("http://fine.test:{}/hook", receiver.addr.port());
+    let answer = send_test(&app, &url).await;
+    assert_eq!(answer["success"], true, "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_attempts_and_report_the_queue() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    send_test(&app, &receiver.url("/hook")).await;
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "tessera_webhook_attempts_total{outcome=\"success\"} 1",
+        "tessera_webhook_deliveries_total{outcome=\"succeeded\"} 1",
+        "tessera_webhook_queue_depth 0",
+        "tessera_webhook_attempt_duration_seconds_count 1",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(text.contains("tessera_webhook_oldest_pending_age_seconds"));
+    assert!(text.contains("tessera_runs{status=\"completed\"}"));
+    app.stop().await;
+}

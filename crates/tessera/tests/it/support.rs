@@ -144,6 +144,8 @@ pub async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// What the receiver answered.
+    pub status: u16,
 }
 
 impl Received {
@@ -160,6 +162,8 @@ struct ReceiverState {
     seen: Mutex<Vec<Received>>,
     changed: Notify,
     status: Mutex<u16>,
+    /// Statuses to answer first, in order, before falling back to `status`.
+    script: Mutex<std::collections::VecDeque<u16>>,
 }
 
 /// A webhook receiver on loopback that records every POST.
@@ -192,6 +196,11 @@ impl Receiver {
         *self.state.status.lock().unwrap() = status;
     }
 
+    /// Answer the next requests with these statuses, then as before.
+    pub fn script(&self, statuses: &[u16]) {
+        self.state.script.lock().unwrap().extend(statuses);
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.state.seen.lock().unwrap().clone()
     }
@@ -221,9 +230,15 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    state.seen.lock().unwrap().push(Received { headers, body });
+    let scripted = state.script.lock().unwrap().pop_front();
+    let status = scripted.unwrap_or(*state.status.lock().unwrap());
+    state.seen.lock().unwrap().push(Received {
+        headers,
+        body,
+        status,
+    });
     state.changed.notify_waiters();
-    StatusCode::from_u16(*state.status.lock().unwrap()).unwrap()
+    StatusCode::from_u16(status).unwrap()
 }
 
 /// Serves `fixtures_dir()` at `/videos/{name}` plus a few bad inputs.
