@@ -8,6 +8,8 @@
 //! with leases: a claim writes `lease_owner` and `lease_until`, and a claim by
 //! another node is only possible once `lease_until` has passed.
 
+#[cfg(test)]
+pub mod conformance;
 pub mod records;
 pub mod sqlite;
 

@@ -378,3 +378,24 @@ impl Store for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn fresh() -> DynStore {
+        let dir = std::env::temp_dir().join(format!("tessera-store-{}", uuid::Uuid::new_v4()));
+        let store = SqliteStore::open(&dir.join("t.db")).unwrap();
+        store.migrate().await.unwrap();
+        std::sync::Arc::new(store)
+    }
+
+    crate::store_conformance_tests!(fresh());
+
+    #[tokio::test]
+    async fn migrating_twice_is_harmless_and_leaves_the_store_ready() {
+        let store = fresh().await;
+        store.migrate().await.unwrap();
+        store.ready().await.unwrap();
+    }
+}

@@ -1,0 +1,418 @@
+//! Behaviour every [`Store`](super::Store) backend must have, written once
+//! against `DynStore` so each backend's tests run the same checks: leases are
+//! exclusive until they expire, stale owners cannot overwrite state, per-run
+//! order and per-destination room are respected, pruning keeps what is owed.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use super::*;
+use crate::domain::graph::{AgentGraph, Connection, NodeSpec};
+use crate::domain::ids::{AgentId, EventId, RunId, UserId};
+use crate::domain::payload::{EventBody, FinishedStatus};
+
+const T0: i64 = 1_000_000;
+
+fn test_event(user: UserId, run: Option<RunId>, urls: &[&str]) -> NewEvent {
+    NewEvent {
+        id: EventId::new(),
+        user_id: user,
+        run_id: run,
+        body: EventBody::Test {
+            timestamp: chrono::Utc::now(),
+            user_id: user,
+            message: "t".into(),
+            test_data: json!({}),
+        },
+        destinations: urls.iter().map(|u| u.to_string()).collect(),
+        attempts_allowed: 4,
+        created_at: T0,
+    }
+}
+
+fn room(per_destination: u32) -> DestinationRoom {
+    DestinationRoom {
+        per_destination,
+        busy: HashMap::new(),
+    }
+}
+
+fn attempt(code: u16) -> AttemptRecord {
+    AttemptRecord {
+        started_at: T0,
+        duration_ms: 5,
+        status_code: Some(code),
+        error: (code >= 300).then(|| "status".to_owned()),
+        error_detail: None,
+        response_snippet: None,
+        truncated: false,
+    }
+}
+
+pub async fn a_delivery_lease_is_exclusive_until_it_expires(store: DynStore) {
+    let user = store.default_user(T0).await.unwrap();
+    store
+        .enqueue_event(test_event(user, None, &["http://a.test/h"]))
+        .await
+        .unwrap();
+    let first = store
+        .claim_deliveries("a", T0, T0 + 1000, 10, &room(8))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        store
+            .claim_deliveries("b", T0 + 999, T0 + 2000, 10, &room(8))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let taken_over = store
+        .claim_deliveries("b", T0 + 1001, T0 + 3000, 10, &room(8))
+        .await
+        .unwrap();
+    assert_eq!(taken_over.len(), 1, "an expired lease is taken over");
+
+    // The old owner's late result is recorded but does not change the state.
+    store
+        .record_attempt(first[0].id, "a", &attempt(200), NextState::Succeeded)
+        .await
+        .unwrap();
+    let (d, attempts) = store.delivery(user, first[0].id).await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Pending);
+    assert_eq!(attempts.len(), 1);
+    store
+        .record_attempt(first[0].id, "b", &attempt(200), NextState::Succeeded)
+        .await
+        .unwrap();
+    let (d, attempts) = store.delivery(user, first[0].id).await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Succeeded);
+    assert_eq!(attempts.len(), 2);
+}
+
+pub async fn a_later_event_of_a_run_waits_for_the_earlier_one_to_the_same_url(store: DynStore) {
+    let user = store.default_user(T0).await.unwrap();
+    let run = Some(RunId::new());
+    store
+        .enqueue_event(test_event(user, run, &["http://a.test/h"]))
+        .await
+        .unwrap();
+    store
+        .enqueue_event(test_event(
+            user,
+            run,
+            &["http://a.test/h", "http://b.test/h"],
+        ))
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_deliveries("a", T0, T0 + 1000, 10, &room(8))
+        .await
+        .unwrap();
+    let urls: Vec<_> = claimed.iter().map(|c| c.url.as_str()).collect();
+    assert_eq!(claimed.len(), 2, "{urls:?}");
+    assert!(
+        urls.contains(&"http://b.test/h"),
+        "another URL does not wait"
+    );
+    let first = claimed.iter().find(|c| c.url == "http://a.test/h").unwrap();
+    // Still pending after a failure with a retry due: the second still waits.
+    store
+        .record_attempt(first.id, "a", &attempt(500), NextState::RetryAt(T0))
+        .await
+        .unwrap();
+    let again = store
+        .claim_deliveries("a", T0 + 1, T0 + 1000, 10, &room(8))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, first.id);
+    store
+        .record_attempt(first.id, "a", &attempt(500), NextState::Failed)
+        .await
+        .unwrap();
+    let next = store
+        .claim_deliveries("a", T0 + 2, T0 + 1000, 10, &room(8))
+        .await
+        .unwrap();
+    assert_eq!(
+        next.len(),
+        1,
+        "a finally failed predecessor releases the next event"
+    );
+    assert_eq!(next[0].url, "http://a.test/h");
+}
+
+pub async fn claims_respect_each_destinations_room(store: DynStore) {
+    let user = store.default_user(T0).await.unwrap();
+    for _ in 0..5 {
+        store
+            .enqueue_event(test_event(
+                user,
+                None,
+                &["http://dead.test/h", "http://ok.test/h"],
+            ))
+            .await
+            .unwrap();
+    }
+    let mut r = room(2);
+    r.busy.insert("http://dead.test:80".into(), 0);
+    let claimed = store
+        .claim_deliveries("a", T0, T0 + 1000, 10, &r)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.len(),
+        2,
+        "two for ok.test, none for the saturated dead.test"
+    );
+    assert!(claimed.iter().all(|c| c.destination == "http://ok.test:80"));
+    let mut r = room(2);
+    r.busy.insert("http://ok.test:80".into(), 1);
+    let claimed = store
+        .claim_deliveries("b", T0, T0 + 1000, 10, &r)
+        .await
+        .unwrap();
+    let ok = claimed
+        .iter()
+        .filter(|c| c.destination == "http://ok.test:80")
+        .count();
+    let dead = claimed
+        .iter()
+        .filter(|c| c.destination == "http://dead.test:80")
+        .count();
+    assert_eq!((ok, dead), (1, 2));
+}
+
+pub async fn a_manual_retry_allows_exactly_one_more_attempt(store: DynStore) {
+    let user = store.default_user(T0).await.unwrap();
+    let ids = store
+        .enqueue_event(test_event(user, None, &["http://a.test/h"]))
+        .await
+        .unwrap();
+    let c = store
+        .claim_deliveries("a", T0, T0 + 1000, 10, &room(8))
+        .await
+        .unwrap();
+    store
+        .record_attempt(c[0].id, "a", &attempt(500), NextState::Failed)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.retry_delivery(UserId::new(), ids[0], T0 + 10).await,
+        Err(StoreError::NotFound)
+    ));
+    store.retry_delivery(user, ids[0], T0 + 10).await.unwrap();
+    let c = store
+        .claim_deliveries("a", T0 + 10, T0 + 1000, 10, &room(8))
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].attempts_allowed, c[0].attempt_count + 1);
+}
+
+pub async fn pruning_removes_old_finished_deliveries_and_keeps_pending_ones(store: DynStore) {
+    let user = store.default_user(T0).await.unwrap();
+    store
+        .enqueue_event(test_event(user, None, &["http://a.test/h"]))
+        .await
+        .unwrap();
+    store
+        .enqueue_event(test_event(user, None, &["http://b.test/h"]))
+        .await
+        .unwrap();
+    let c = store
+        .claim_deliveries("a", T0, T0 + 1000, 1, &room(8))
+        .await
+        .unwrap();
+    store
+        .record_attempt(c[0].id, "a", &attempt(200), NextState::Succeeded)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.prune_deliveries(T0).await.unwrap(),
+        0,
+        "nothing is that old yet"
+    );
+    assert_eq!(store.prune_deliveries(T0 + 10_000).await.unwrap(), 1);
+    assert!(store.delivery(user, c[0].id).await.unwrap().is_none());
+    assert_eq!(store.outbox_stats().await.unwrap().pending, 1);
+}
+
+fn graph() -> AgentGraph {
+    let node = |id: &str, t: &str| NodeSpec {
+        id: id.into(),
+        node_type: t.into(),
+        params: Default::default(),
+    };
+    AgentGraph {
+        nodes: vec![node("in", "video_input"), node("out", "render")],
+        connections: vec![Connection {
+            source: "in".into(),
+            target: "out".into(),
+        }],
+    }
+}
+
+pub async fn a_run_is_owned_through_its_lease(store: DynStore) {
+    let user = store.default_user(T0).await.unwrap();
+    let agent = AgentRecord {
+        id: AgentId::new(),
+        user_id: user,
+        name: "a".into(),
+        description: None,
+        graph: graph(),
+        created_at: T0,
+        updated_at: T0,
+    };
+    store.create_agent(&agent).await.unwrap();
+    let run = RunRecord {
+        id: RunId::new(),
+        agent_id: agent.id,
+        user_id: user,
+        status: RunStatus::Queued,
+        sources: vec!["http://a.test/v.mp4".into()],
+        callback_url: None,
+        graph: graph(),
+        triggered_by: json!({"type": "manual"}),
+        inputs: vec![],
+        outputs: vec![],
+        errors: vec![],
+        status_message: None,
+        created_at: T0,
+        started_at: None,
+        finished_at: None,
+    };
+    store.create_run(&run).await.unwrap();
+    assert_eq!(
+        store.claim_runs("a", T0, T0 + 1000, 5).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .claim_runs("b", T0 + 500, T0 + 1500, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.renew_run_lease(run.id, "a", T0 + 2000).await.unwrap());
+    assert!(!store.renew_run_lease(run.id, "b", T0 + 2000).await.unwrap());
+
+    let started = |owner: &str| RunStarted {
+        id: run.id,
+        owner: owner.into(),
+        inputs: vec![],
+        errors: vec![],
+        status_message: None,
+        at: T0,
+    };
+    let event = |body| NewEvent {
+        body,
+        ..test_event(user, Some(run.id), &["http://a.test/h"])
+    };
+    let started_body = EventBody::RunStarted {
+        agent_id: agent.id,
+        run_id: run.id,
+        inputs: vec![],
+        triggered_by: None,
+        errors: vec![],
+    };
+    assert!(
+        !store
+            .start_run(started("b"), event(started_body.clone()))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.outbox_stats().await.unwrap().pending,
+        0,
+        "a refused transition writes no event"
+    );
+    assert!(
+        store
+            .start_run(started("a"), event(started_body))
+            .await
+            .unwrap()
+    );
+    let finished = RunFinished {
+        id: run.id,
+        owner: "a".into(),
+        status: FinishedStatus::Failed,
+        outputs: vec![],
+        errors: vec![],
+        status_message: Some("nothing".into()),
+        at: T0 + 10,
+    };
+    let finished_body = EventBody::RunFinished {
+        agent_id: agent.id,
+        run_id: run.id,
+        status: FinishedStatus::Failed,
+        inputs: vec![],
+        outputs: vec![],
+        triggered_by: None,
+        status_message: None,
+        errors: vec![],
+    };
+    assert!(
+        store
+            .finish_run(finished, event(finished_body))
+            .await
+            .unwrap()
+    );
+    let stored = store.run(user, run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::Failed);
+    assert_eq!(stored.finished_at, Some(T0 + 10));
+    assert!(
+        store
+            .claim_runs("b", T0 + 5000, T0 + 6000, 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "final runs are never claimed"
+    );
+    assert_eq!(store.outbox_stats().await.unwrap().pending, 2);
+}
+
+pub async fn signing_key_rotation_keeps_the_previous_key_for_its_grace(store: DynStore) {
+    let user = store.default_user(T0).await.unwrap();
+    let keys = store.signing_keys(user, "whsec_first", T0).await.unwrap();
+    assert_eq!(keys.current, "whsec_first");
+    assert!(keys.previous.is_none());
+    let keys = store
+        .rotate_signing_key(user, "whsec_second", T0 + 100, T0)
+        .await
+        .unwrap();
+    assert_eq!(keys.current, "whsec_second");
+    assert_eq!(keys.previous, Some(("whsec_first".into(), T0 + 100)));
+    let later = store.signing_keys(user, "ignored", T0 + 101).await.unwrap();
+    assert!(
+        later.previous.is_none(),
+        "the old key stops after its grace"
+    );
+}
+
+/// Declare one `#[tokio::test]` per conformance check, each on a fresh store
+/// from `$make` (an async expression yielding a `DynStore`).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@each $make;
+            a_delivery_lease_is_exclusive_until_it_expires,
+            a_later_event_of_a_run_waits_for_the_earlier_one_to_the_same_url,
+            claims_respect_each_destinations_room,
+            a_manual_retry_allows_exactly_one_more_attempt,
+            pruning_removes_old_finished_deliveries_and_keeps_pending_ones,
+            a_run_is_owned_through_its_lease,
+            signing_key_rotation_keeps_the_previous_key_for_its_grace,
+        );
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::store::conformance::$name($make.await).await;
+            }
+        )*
+    };
+}
