@@ -51,6 +51,19 @@ impl Default for Wakeups {
     }
 }
 
+/// What the roles share: built once in [`start`], cloned into each role.
+#[derive(Clone)]
+pub struct Services {
+    pub store: DynStore,
+    pub objects: Objects,
+    pub config: Arc<Config>,
+    pub net: Arc<NetConfig>,
+    /// This process's name in lease columns.
+    pub owner: String,
+    pub wake: Wakeups,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
 /// A started application.
 pub struct RunningApp {
     /// The address the HTTP server is bound to (useful with port 0).
@@ -153,26 +166,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         }
     });
 
-    let engine = Engine::new(
-        store.clone(),
-        objects.clone(),
-        media,
-        &net,
-        config.clone(),
-        owner.clone(),
-        wake.clone(),
-    );
-    tasks.spawn(engine.run(shutdown.clone()));
-    let dispatcher = Dispatcher::new(
-        store.clone(),
+    let services = Services {
+        store: store.clone(),
         objects,
-        &net,
-        config.clone(),
+        config,
+        net,
         owner,
         wake,
         metrics,
-    );
-    tasks.spawn(dispatcher.run(shutdown.clone()));
+    };
+    tasks.spawn(Engine::new(&services, media).run(shutdown.clone()));
+    tasks.spawn(Dispatcher::new(&services).run(shutdown.clone()));
 
     tracing::info!(%addr, %public_url, "Tessera is listening");
     Ok(RunningApp {

@@ -15,13 +15,14 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::Wakeups;
+use crate::app::{Services, Wakeups};
 use crate::config::Config;
 use crate::domain::graph::{RenderPlan, render_plans};
 use crate::domain::ids::{EventId, RenderId};
 use crate::domain::payload::{EventBody, FileRef, FinishedStatus, InputError, OutputRef};
 use crate::media::{Media, MediaError, Probe, output_extension};
-use crate::net::{NetConfig, download_client, download_to_file};
+use crate::metrics::Metrics;
+use crate::net::{download_client, download_to_file};
 use crate::objects::Objects;
 use crate::store::{
     DynStore, IngestedInput, NewEvent, RunFinished, RunRecord, RunStarted, RunStatus,
@@ -41,6 +42,7 @@ struct Inner {
     config: Arc<Config>,
     owner: String,
     wake: Wakeups,
+    metrics: Arc<Metrics>,
     /// Runs in progress on this node; bounds claims.
     slots: Arc<Semaphore>,
 }
@@ -61,27 +63,21 @@ impl From<crate::store::StoreError> for Abort {
 }
 
 impl Engine {
-    pub fn new(
-        store: DynStore,
-        objects: Objects,
-        media: Media,
-        net: &NetConfig,
-        config: Arc<Config>,
-        owner: String,
-        wake: Wakeups,
-    ) -> Self {
+    pub fn new(services: &Services, media: Media) -> Self {
+        let s = services.clone();
         // Runs wait on downloads as much as on ffmpeg, so allow more runs in
         // flight than ffmpeg slots; `Media` bounds the ffmpeg processes.
-        let slots = Arc::new(Semaphore::new(config.ffmpeg_jobs * 2));
+        let slots = Arc::new(Semaphore::new(s.config.ffmpeg_jobs * 2));
         Engine {
             inner: Arc::new(Inner {
-                store,
-                objects,
+                http: download_client(&s.net),
+                store: s.store,
+                objects: s.objects,
                 media,
-                http: download_client(net),
-                config,
-                owner,
-                wake,
+                config: s.config,
+                owner: s.owner,
+                wake: s.wake,
+                metrics: s.metrics,
                 slots,
             }),
         }
@@ -480,10 +476,12 @@ impl Engine {
         let ext = output_extension(&plan.render);
         let out = dir.join(format!("output-{id}.{ext}"));
         let media = &self.inner.media;
+        let job = std::time::Instant::now();
         media
             .render(plan, path, probe, &out, cancel)
             .await
             .map_err(|e: MediaError| e.to_string())?;
+        self.inner.metrics.ffmpeg_job(job.elapsed().as_secs_f64());
         let out_probe = media
             .probe(&out)
             .await

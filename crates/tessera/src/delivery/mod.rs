@@ -18,14 +18,14 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::Wakeups;
+use crate::app::{Services, Wakeups};
 use crate::config::Config;
 use crate::domain::address::{check_url, redact_url};
 use crate::domain::ids::UserId;
 use crate::domain::retry::{AttemptOutcome, Decision};
 use crate::domain::signing::SigningKey;
 use crate::metrics::Metrics;
-use crate::net::{ErrorClass, NetConfig, webhook_client};
+use crate::net::{ErrorClass, webhook_client};
 use crate::objects::Objects;
 use crate::store::{
     AttemptRecord, ClaimedDelivery, DestinationRoom, DynStore, NextState, StoreResult,
@@ -63,24 +63,17 @@ struct Credentials {
 }
 
 impl Dispatcher {
-    pub fn new(
-        store: DynStore,
-        objects: Objects,
-        net: &NetConfig,
-        config: Arc<Config>,
-        owner: String,
-        wake: Wakeups,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(services: &Services) -> Self {
+        let s = services.clone();
         Dispatcher {
             inner: Arc::new(Inner {
-                store,
-                objects,
-                client: webhook_client(net),
-                config,
-                owner,
-                wake,
-                metrics,
+                client: webhook_client(&s.net),
+                store: s.store,
+                objects: s.objects,
+                config: s.config,
+                owner: s.owner,
+                wake: s.wake,
+                metrics: s.metrics,
                 slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
                 in_flight: Mutex::new(HashMap::new()),
             }),
