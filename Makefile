@@ -1,5 +1,5 @@
 # Tessera: the two commands are `make run` and `make test`.
-.PHONY: run build test lint fmt deps test-deps
+.PHONY: run build test lint fmt deps test-deps bench
 
 CARGO ?= cargo
 
@@ -14,13 +14,19 @@ build:
 deps:
 	./scripts/deps.sh
 
-## Every test: unit tests and black-box tests against a real server, ffmpeg and receivers.
+## Every test: unit tests and black-box tests against a real server, ffmpeg and receivers,
+## plus a smoke run of the benchmarks so they cannot rot.
 test: test-deps
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+	$(CARGO) test -p tessera --bench bench -- --smoke
+
+## Benchmarks against same-machine baselines; writes BENCHMARKS.md.
+bench: deps
+	$(CARGO) bench -p tessera --bench bench
 
 ## Formatting and lints, as CI checks them.
 lint:

@@ -90,6 +90,12 @@ pub struct Layer {
     /// ffprobe binary (default `ffprobe` on PATH).
     #[arg(long, env = "TESSERA_FFPROBE_PATH")]
     pub ffprobe_path: Option<PathBuf>,
+    /// yt-dlp binary for YouTube inputs (default `yt-dlp` on PATH).
+    #[arg(long, env = "TESSERA_YTDLP_PATH")]
+    pub ytdlp_path: Option<PathBuf>,
+    /// Longest an ffmpeg job may run, in seconds (default 7200).
+    #[arg(long, env = "TESSERA_FFMPEG_TIMEOUT_SECONDS")]
+    pub ffmpeg_timeout_seconds: Option<u64>,
     /// Largest input download in bytes (default 5000000000).
     #[arg(long, env = "TESSERA_DOWNLOAD_MAX_BYTES")]
     pub download_max_bytes: Option<u64>,
@@ -130,6 +136,8 @@ impl Layer {
             ffmpeg_jobs,
             ffmpeg_path,
             ffprobe_path,
+            ytdlp_path,
+            ffmpeg_timeout_seconds,
             download_max_bytes,
             download_timeout_seconds,
             max_media_seconds,
@@ -175,6 +183,8 @@ pub struct Config {
     pub ffmpeg_jobs: usize,
     pub ffmpeg_path: PathBuf,
     pub ffprobe_path: PathBuf,
+    pub ytdlp_path: PathBuf,
+    pub ffmpeg_timeout: Duration,
     pub download_max_bytes: u64,
     pub download_timeout: Duration,
     pub max_media_seconds: u64,
@@ -248,6 +258,8 @@ impl Config {
             ffmpeg_jobs: l.ffmpeg_jobs.unwrap_or(cores).max(1),
             ffmpeg_path: l.ffmpeg_path.unwrap_or_else(|| PathBuf::from("ffmpeg")),
             ffprobe_path: l.ffprobe_path.unwrap_or_else(|| PathBuf::from("ffprobe")),
+            ytdlp_path: l.ytdlp_path.unwrap_or_else(|| PathBuf::from("yt-dlp")),
+            ffmpeg_timeout: Duration::from_secs(l.ffmpeg_timeout_seconds.unwrap_or(7200).max(1)),
             download_max_bytes: l.download_max_bytes.unwrap_or(5_000_000_000),
             download_timeout: Duration::from_secs(l.download_timeout_seconds.unwrap_or(3600)),
             max_media_seconds: l.max_media_seconds.unwrap_or(10_800),

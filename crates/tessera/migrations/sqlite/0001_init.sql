@@ -41,7 +41,9 @@ CREATE TABLE runs (
     agent_id       TEXT NOT NULL REFERENCES agents(id),
     user_id        TEXT NOT NULL REFERENCES users(id),
     status         TEXT NOT NULL,
+    -- Input sources in request order; one job per source unless multi_input.
     sources        TEXT NOT NULL,
+    multi_input    INTEGER NOT NULL DEFAULT 0,
     callback_url   TEXT,
     graph          TEXT NOT NULL,
     triggered_by   TEXT NOT NULL,
@@ -52,10 +54,24 @@ CREATE TABLE runs (
     created_at     INTEGER NOT NULL,
     started_at     INTEGER,
     finished_at    INTEGER,
+    -- 1 for the first attempt; each resume adds one.
+    attempt        INTEGER NOT NULL DEFAULT 1,
+    cancel_requested_at INTEGER,
     lease_owner    TEXT,
     lease_until    INTEGER
 );
 CREATE INDEX runs_by_user ON runs (user_id, id);
+CREATE INDEX runs_by_agent ON runs (agent_id, id);
+
+-- Every rendered output, addressable as a node_render_id by its owner.
+CREATE TABLE renders (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users(id),
+    run_id        TEXT NOT NULL REFERENCES runs(id),
+    video_key     TEXT NOT NULL,
+    thumbnail_key TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+);
 CREATE INDEX runs_open ON runs (created_at) WHERE status IN ('queued', 'running');
 
 CREATE TABLE webhook_events (

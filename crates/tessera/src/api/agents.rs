@@ -1,13 +1,13 @@
 //! Agents: create, read, list, and the node-type catalogue.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json as JsonOut, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
-use super::error::{ApiError, Json};
+use super::error::{ApiError, Json, Query};
 use super::{AppState, iso, page_limit, parse_path_id};
 use crate::domain::graph::{self, Connection, NodeSpec};
 use crate::domain::ids::AgentId;
@@ -18,6 +18,8 @@ pub fn router() -> Router<AppState> {
         .route("/node_types", get(node_types))
         .route("/agent/create", post(create))
         .route("/agent/{id}", get(read))
+        .route("/agent/{id}/update", post(update))
+        .route("/agent/{id}/delete", post(delete))
         .route("/agents", get(list))
 }
 
@@ -41,19 +43,8 @@ async fn create(
     auth: Auth,
     Json(body): Json<CreateAgent>,
 ) -> Result<JsonOut<Value>, ApiError> {
-    let name = body.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::validation("name must be 1 to 200 characters"));
-    }
-    if body
-        .description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 2000)
-    {
-        return Err(ApiError::validation(
-            "description must be at most 2000 characters",
-        ));
-    }
+    let name = check_name(&body.name)?;
+    check_description(body.description.as_deref())?;
     let graph = graph::validate(body.nodes, body.connections)?;
     let now = chrono::Utc::now().timestamp_millis();
     let agent = AgentRecord {
@@ -69,6 +60,109 @@ async fn create(
     let mut out = agent_json(&agent);
     out["id"] = json!(agent.id);
     Ok(JsonOut(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateAgent {
+    #[serde(default)]
+    name: Option<String>,
+    /// `null` clears the description; absent keeps it.
+    #[serde(default, with = "double_option")]
+    description: Option<Option<String>>,
+    #[serde(default)]
+    nodes: Option<Vec<NodeSpec>>,
+    #[serde(default)]
+    connections: Option<Vec<Connection>>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// Edit an agent. Runs already queued keep the graph they were started with.
+async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateAgent>,
+) -> Result<JsonOut<Value>, ApiError> {
+    let id: AgentId = parse_path_id(&id, "agent")?;
+    let mut agent = state
+        .store
+        .agent(auth.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent not found"))?;
+    if let Some(name) = body.name {
+        agent.name = check_name(&name)?;
+    }
+    if let Some(description) = body.description {
+        check_description(description.as_deref())?;
+        agent.description = description;
+    }
+    match (body.nodes, body.connections) {
+        (Some(nodes), Some(connections)) => agent.graph = graph::validate(nodes, connections)?,
+        (None, None) => {}
+        _ => {
+            return Err(ApiError::validation(
+                "nodes and connections are replaced together: give both",
+            ));
+        }
+    }
+    agent.updated_at = chrono::Utc::now().timestamp_millis();
+    state
+        .store
+        .update_agent(&agent)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::not_found("agent not found"),
+            other => other.into(),
+        })?;
+    Ok(JsonOut(agent_json(&agent)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<JsonOut<Value>, ApiError> {
+    let id: AgentId = parse_path_id(&id, "agent")?;
+    let now = chrono::Utc::now().timestamp_millis();
+    state
+        .store
+        .delete_agent(auth.user_id, id, now)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::not_found("agent not found"),
+            other => other.into(),
+        })?;
+    Ok(JsonOut(json!({ "id": id, "deleted": true })))
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::validation("name must be 1 to 200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_description(description: Option<&str>) -> Result<(), ApiError> {
+    if description.is_some_and(|d| d.chars().count() > 2000) {
+        return Err(ApiError::validation(
+            "description must be at most 2000 characters",
+        ));
+    }
+    Ok(())
 }
 
 async fn read(

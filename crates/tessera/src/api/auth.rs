@@ -43,6 +43,17 @@ impl FromRequestParts<AppState> for Auth {
 /// The one key the request presents. Both headers may be sent (some clients
 /// do), but then they must name the same key.
 fn presented_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    // Repeated headers must agree, like the two header kinds below.
+    for name in [axum::http::header::AUTHORIZATION.as_str(), "x-api-key"] {
+        let mut values = headers.get_all(name).iter();
+        if let Some(first) = values.next()
+            && values.any(|v| v != first)
+        {
+            return Err(ApiError::unauthorized(
+                "the request carries several different API keys; send one key",
+            ));
+        }
+    }
     let bearer = match headers.get(axum::http::header::AUTHORIZATION) {
         Some(value) => {
             let value = value
@@ -111,6 +122,18 @@ mod tests {
             .unwrap(),
             "mk_a"
         );
+    }
+
+    #[test]
+    fn repeated_headers_naming_different_keys_are_refused() {
+        let mut h = HeaderMap::new();
+        h.append("authorization", "Bearer mk_a".parse().unwrap());
+        h.append("authorization", "Bearer mk_b".parse().unwrap());
+        assert!(presented_key(&h).is_err());
+        let mut h = HeaderMap::new();
+        h.append("x-api-key", "mk_a".parse().unwrap());
+        h.append("x-api-key", "mk_a".parse().unwrap());
+        assert_eq!(presented_key(&h).unwrap(), "mk_a");
     }
 
     #[test]

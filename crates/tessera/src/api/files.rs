@@ -117,6 +117,7 @@ fn parse_range(spec: &str, total: u64) -> RangeRequest {
     };
     let (a, b) = (a.trim(), b.trim());
     let parsed = match (a.is_empty(), b.is_empty()) {
+        // Suffix: the last n bytes.
         (true, false) => b
             .parse::<u64>()
             .ok()
@@ -125,9 +126,13 @@ fn parse_range(spec: &str, total: u64) -> RangeRequest {
             let end = if b.is_empty() {
                 Some(total)
             } else {
-                b.parse::<u64>().ok().map(|e| (e + 1).min(total))
+                // A last position before the first makes the header invalid: ignore it.
+                b.parse::<u64>()
+                    .ok()
+                    .filter(|e| *e >= start)
+                    .map(|e| e.saturating_add(1).min(total))
             };
-            end.map(|end| (start, end, start >= total || end <= start))
+            end.map(|end| (start, end, start >= total))
         }),
         (true, true) => None,
     };
@@ -156,7 +161,11 @@ mod tests {
     fn impossible_ranges_are_unsatisfiable_and_odd_ones_ignored() {
         assert_eq!(parse_range("bytes=1000-", 1000), Unsatisfiable);
         assert_eq!(parse_range("bytes=-0", 1000), Unsatisfiable);
-        assert_eq!(parse_range("bytes=50-10", 1000), Unsatisfiable);
+        assert_eq!(parse_range("bytes=50-10", 1000), Ignore);
+        assert_eq!(
+            parse_range("bytes=0-18446744073709551615", 1000),
+            Satisfiable(0, 1000)
+        );
         assert_eq!(parse_range("bytes=0-1,5-6", 1000), Ignore);
         assert_eq!(parse_range("items=0-1", 1000), Ignore);
         assert_eq!(parse_range("bytes=x-1", 1000), Ignore);

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod files;
 pub mod health;
+pub mod run_nodes;
 pub mod runs;
 pub mod targets;
 pub mod webhooks;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(agents::router())
         .merge(runs::router())
+        .merge(run_nodes::router())
         .merge(webhooks::router())
         .merge(files::router())
         .fallback(|| async { ApiError::not_found("no such route") })

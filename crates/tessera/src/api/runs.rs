@@ -1,4 +1,6 @@
-//! Runs: start one on an agent, read its state.
+//! Runs: start one on an agent, read it, list them.
+
+use std::collections::HashSet;
 
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -7,13 +9,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::auth::Auth;
-use super::error::{ApiError, Json};
+use super::error::{ApiError, Json, Query};
 use super::targets::check_target;
-use super::{AppState, iso, parse_path_id};
-use crate::domain::graph::{self, render_plans};
-use crate::domain::ids::{AgentId, RunId};
+use super::{AppState, iso, page_limit, parse_path_id};
+use crate::domain::graph::{self, AgentGraph, render_plans};
+use crate::domain::ids::{AgentId, RenderId, RunId};
 use crate::domain::payload::iso8601;
-use crate::store::{RunRecord, RunStatus};
+use crate::store::{RunFilter, RunRecord, RunStatus, SourceKind, SourceSpec};
 
 /// Most inputs one run may have.
 pub const MAX_INPUTS: usize = 50;
@@ -22,6 +24,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/agent/{id}/run", post(start))
         .route("/agent_run/{id}", get(read))
+        .route("/agent_runs", get(list_all))
+        .route("/agent/{id}/runs", get(list_for_agent))
 }
 
 #[derive(Deserialize)]
@@ -30,9 +34,29 @@ struct StartRun {
     #[serde(default)]
     video_urls: Vec<String>,
     #[serde(default)]
+    node_render_ids: Vec<String>,
+    #[serde(default)]
+    video_inputs: Vec<VideoInputSlot>,
+    #[serde(default)]
     callback_url: Option<String>,
     #[serde(default)]
     update_params: Option<Map<String, Value>>,
+    #[serde(default)]
+    ignore_nodes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VideoInputSlot {
+    agent_node_id: String,
+    #[serde(default)]
+    video_urls: Vec<String>,
+    #[serde(default)]
+    node_render_ids: Vec<String>,
+    #[serde(default)]
+    input_clip_start_ms: Option<i64>,
+    #[serde(default)]
+    input_clip_end_ms: Option<i64>,
 }
 
 async fn start(
@@ -47,63 +71,34 @@ async fn start(
         .agent(auth.user_id, agent_id)
         .await?
         .ok_or_else(|| ApiError::not_found("agent not found"))?;
-    let policy = &state.config.address_policy;
-    if body.video_urls.is_empty() {
-        return Err(ApiError::validation(
-            "video_urls must list at least one video URL",
-        ));
+    let slots = input_slots(&agent.graph);
+    let (sources, multi_input) = parse_sources(&body, &slots)?;
+    for (i, source) in sources.iter().enumerate() {
+        check_source(&state, &auth, i, source).await?;
     }
-    if body.video_urls.len() > MAX_INPUTS {
-        return Err(ApiError::validation(format!(
-            "at most {MAX_INPUTS} video_urls per run"
-        )));
-    }
-    for (i, raw) in body.video_urls.iter().enumerate() {
-        check_target(raw, policy, &state.net)
-            .await
-            .map_err(|e| ApiError::validation(format!("video_urls[{i}]: {e}")))?;
-    }
-    let callback_url = match body
-        .callback_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        Some(raw) => {
-            let url = check_target(raw, policy, &state.net)
+    // Absent or null: no webhooks. A string must be a usable URL.
+    let callback_url = match body.callback_url.as_deref() {
+        Some(raw) => Some(
+            check_target(raw.trim(), &state.config.address_policy, &state.net)
                 .await
-                .map_err(|e| ApiError::validation(format!("callback_url: {e}")))?;
-            Some(url.to_string())
-        }
+                .map_err(|e| ApiError::validation(format!("callback_url: {e}")))?
+                .to_string(),
+        ),
         None => None,
     };
-    let inputs = agent
-        .graph
-        .nodes
-        .iter()
-        .filter(|n| n.node_type == "video_input")
-        .count();
-    if inputs != 1 {
-        return Err(ApiError::validation(
-            "this agent has several video_input nodes; video_urls is only for agents with exactly one",
-        ));
-    }
-    let graph = match &body.update_params {
-        Some(update) => graph::apply_update_params(&agent.graph, update)?,
-        None => agent.graph.clone(),
-    };
-    if render_plans(&graph).is_empty() {
-        return Err(ApiError::validation(
-            "the agent has no path from its video_input to a render node",
-        ));
-    }
+    let graph = run_graph(
+        &agent.graph,
+        body.update_params.as_ref(),
+        &body.ignore_nodes,
+    )?;
     let now = chrono::Utc::now();
     let run = RunRecord {
         id: RunId::new(),
         agent_id,
         user_id: auth.user_id,
         status: RunStatus::Queued,
-        sources: body.video_urls,
+        sources,
+        multi_input,
         callback_url,
         graph,
         triggered_by: json!({
@@ -119,10 +114,179 @@ async fn start(
         created_at: now.timestamp_millis(),
         started_at: None,
         finished_at: None,
+        attempt: 1,
+        cancel_requested: false,
     };
     state.store.create_run(&run).await?;
     state.wake.runs.notify_one();
     Ok(JsonOut(json!({ "run_id": run.id })))
+}
+
+/// The agent's `video_input` node ids, in node order.
+fn input_slots(graph: &AgentGraph) -> Vec<String> {
+    graph
+        .nodes
+        .iter()
+        .filter(|n| n.node_type == "video_input")
+        .map(|n| n.id.clone())
+        .collect()
+}
+
+/// Turn the request's inputs into sources. `video_urls`/`node_render_ids`
+/// are shorthand for single-input agents (each a separate input);
+/// `video_inputs` names every slot once with exactly one source.
+fn parse_sources(body: &StartRun, slots: &[String]) -> Result<(Vec<SourceSpec>, bool), ApiError> {
+    let shorthand = !body.video_urls.is_empty() || !body.node_render_ids.is_empty();
+    let sources = match (shorthand, body.video_inputs.is_empty()) {
+        (true, false) => {
+            return Err(ApiError::validation(
+                "give either video_urls/node_render_ids or video_inputs, not both",
+            ));
+        }
+        (false, true) => {
+            return Err(ApiError::validation(
+                "the run needs inputs: video_urls, node_render_ids or video_inputs",
+            ));
+        }
+        (true, true) => {
+            let [slot] = slots else {
+                return Err(ApiError::validation(format!(
+                    "this agent has {} video_input nodes; give one source per node in video_inputs",
+                    slots.len()
+                )));
+            };
+            let urls = body
+                .video_urls
+                .iter()
+                .map(|u| SourceKind::Url { url: u.clone() });
+            let renders = body
+                .node_render_ids
+                .iter()
+                .enumerate()
+                .map(|(i, r)| parse_render_id(r, &format!("node_render_ids[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            urls.chain(renders)
+                .map(|kind| SourceSpec {
+                    slot: slot.clone(),
+                    kind,
+                    clip_start_ms: None,
+                    clip_end_ms: None,
+                })
+                .collect()
+        }
+        (false, false) => parse_slots(&body.video_inputs, slots)?,
+    };
+    if sources.len() > MAX_INPUTS {
+        return Err(ApiError::validation(format!(
+            "at most {MAX_INPUTS} inputs per run"
+        )));
+    }
+    let multi_input = slots.len() > 1;
+    Ok((sources, multi_input))
+}
+
+fn parse_slots(entries: &[VideoInputSlot], slots: &[String]) -> Result<Vec<SourceSpec>, ApiError> {
+    let mut seen = HashSet::new();
+    let mut sources = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let at = format!("video_inputs[{i}]");
+        if !slots.contains(&e.agent_node_id) {
+            return Err(ApiError::validation(format!(
+                "{at}: {:?} is not a video_input node of this agent",
+                e.agent_node_id
+            )));
+        }
+        if !seen.insert(e.agent_node_id.clone()) {
+            return Err(ApiError::validation(format!(
+                "{at}: {:?} is given twice",
+                e.agent_node_id
+            )));
+        }
+        let kind = match (e.video_urls.as_slice(), e.node_render_ids.as_slice()) {
+            ([url], []) => SourceKind::Url { url: url.clone() },
+            ([], [render]) => parse_render_id(render, &format!("{at}.node_render_ids[0]"))?,
+            _ => {
+                return Err(ApiError::validation(format!(
+                    "{at}: give exactly one source (one video_url or one node_render_id)"
+                )));
+            }
+        };
+        let (start, end) = (e.input_clip_start_ms, e.input_clip_end_ms);
+        if start.is_some_and(|s| s < 0) || end.is_some_and(|e| e <= 0) {
+            return Err(ApiError::out_of_range(format!(
+                "{at}: clip times must be positive"
+            )));
+        }
+        if let (Some(s), Some(e)) = (start, end)
+            && e <= s
+        {
+            return Err(ApiError::out_of_range(format!(
+                "{at}: input_clip_end_ms must be greater than input_clip_start_ms"
+            )));
+        }
+        sources.push(SourceSpec {
+            slot: e.agent_node_id.clone(),
+            kind,
+            clip_start_ms: start.map(|s| s as u64),
+            clip_end_ms: end.map(|e| e as u64),
+        });
+    }
+    if let Some(missing) = slots.iter().find(|s| !seen.contains(*s)) {
+        return Err(ApiError::validation(format!(
+            "video_inputs: no source for the video_input node {missing:?}"
+        )));
+    }
+    Ok(sources)
+}
+
+fn parse_render_id(raw: &str, at: &str) -> Result<SourceKind, ApiError> {
+    raw.parse::<RenderId>()
+        .map(|render_id| SourceKind::Render { render_id })
+        .map_err(|_| ApiError::validation(format!("{at}: a node_render_id is a UUID")))
+}
+
+/// URLs are checked against the address policy; render ids must be the caller's.
+async fn check_source(
+    state: &AppState,
+    auth: &Auth,
+    i: usize,
+    source: &SourceSpec,
+) -> Result<(), ApiError> {
+    match &source.kind {
+        SourceKind::Url { url } => check_target(url, &state.config.address_policy, &state.net)
+            .await
+            .map(|_| ())
+            .map_err(|e| ApiError::validation(format!("input {i} ({url:.200}): {e}"))),
+        SourceKind::Render { render_id } => {
+            match state.store.render_files(auth.user_id, *render_id).await? {
+                Some(_) => Ok(()),
+                None => Err(ApiError::not_found(format!(
+                    "input {i}: render {render_id} not found"
+                ))),
+            }
+        }
+    }
+}
+
+/// The agent's graph with this run's overrides applied.
+fn run_graph(
+    agent: &AgentGraph,
+    update: Option<&Map<String, Value>>,
+    ignore: &[String],
+) -> Result<AgentGraph, ApiError> {
+    let mut graph = match update {
+        Some(update) => graph::apply_update_params(agent, update)?,
+        None => agent.clone(),
+    };
+    if !ignore.is_empty() {
+        graph = graph::apply_ignore_nodes(&graph, ignore)?;
+    }
+    if render_plans(&graph).is_empty() {
+        return Err(ApiError::validation(
+            "the agent has no path from a video_input to a render node",
+        ));
+    }
+    Ok(graph)
 }
 
 async fn read(
@@ -136,12 +300,18 @@ async fn read(
         .run(auth.user_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("run not found"))?;
+    Ok(JsonOut(run_json(&state, &run)))
+}
+
+/// The run as `GET /agent_run/{id}` returns it.
+pub fn run_json(state: &AppState, run: &RunRecord) -> Value {
     let now = chrono::Utc::now().timestamp();
     let sign = |key: &str| state.objects.signed_url(key, now);
-    Ok(JsonOut(json!({
+    json!({
         "run_id": run.id,
         "agent_id": run.agent_id,
         "status": run.status.as_str(),
+        "attempt": run.attempt,
         "created_at": iso(run.created_at),
         "started_at": run.started_at.map(iso),
         "finished_at": run.finished_at.map(iso),
@@ -156,27 +326,109 @@ async fn read(
             "completed_at": iso8601(o.completed_at),
         })).collect::<Vec<_>>(),
         "triggered_by": run.triggered_by,
-        "node_status_counts": node_status_counts(&run),
+        "node_status_counts": super::run_nodes::status_counts(run),
         "status_message": run.status_message,
         "errors": run.errors,
         "callback_url": run.callback_url,
-    })))
+    })
 }
 
-/// Counts over the run's units of work (one per input × output path): done,
-/// still going, failed. Queued runs have everything in progress.
-fn node_status_counts(run: &RunRecord) -> Value {
-    let paths = render_plans(&run.graph).len();
-    let total = run.sources.len() * paths;
-    let completed = run.outputs.len();
-    let (in_progress, failed) = if run.status.is_final() {
-        (0, total.saturating_sub(completed))
-    } else {
-        let failed_inputs = run.errors.len() * paths;
-        (
-            total.saturating_sub(completed + failed_inputs),
-            failed_inputs,
-        )
+/// A run in a list: no signed URLs, just what a list needs.
+fn run_summary(run: &RunRecord) -> Value {
+    json!({
+        "run_id": run.id,
+        "agent_id": run.agent_id,
+        "status": run.status.as_str(),
+        "attempt": run.attempt,
+        "created_at": iso(run.created_at),
+        "started_at": run.started_at.map(iso),
+        "finished_at": run.finished_at.map(iso),
+        "inputs": run.sources.len(),
+        "outputs": run.outputs.len(),
+        "triggered_by": run.triggered_by,
+        "status_message": run.status_message,
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn list_all(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<ListQuery>,
+) -> Result<JsonOut<Value>, ApiError> {
+    list(&state, &auth, q, None).await
+}
+
+async fn list_for_agent(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<JsonOut<Value>, ApiError> {
+    let id: AgentId = parse_path_id(&id, "agent")?;
+    // Runs of a deleted agent stay listable, so only ownership is checked.
+    list(&state, &auth, q, Some(id)).await
+}
+
+async fn list(
+    state: &AppState,
+    auth: &Auth,
+    q: ListQuery,
+    agent_id: Option<AgentId>,
+) -> Result<JsonOut<Value>, ApiError> {
+    let limit = page_limit(q.limit)?;
+    let statuses = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => vec![],
+        Some(list) => list
+            .split(',')
+            .map(|s| {
+                RunStatus::parse(s.trim()).ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "unknown status {s:?}; use queued, running, completed, partial_complete, failed, cancelled"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
     };
-    json!({ "completed": completed, "in_progress": in_progress, "failed": failed })
+    let time = |raw: Option<String>, name: &str| {
+        raw.map(|t| {
+            chrono::DateTime::parse_from_rfc3339(&t)
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| {
+                    ApiError::validation(format!(
+                        "{name} must be an ISO 8601 time like 2026-12-03T10:00:00Z"
+                    ))
+                })
+        })
+        .transpose()
+    };
+    let filter = RunFilter {
+        agent_id,
+        statuses,
+        from: time(q.from, "from")?,
+        to: time(q.to, "to")?,
+        before: q
+            .cursor
+            .map(|c| {
+                c.parse::<RunId>()
+                    .map_err(|_| ApiError::validation("cursor is not valid"))
+            })
+            .transpose()?,
+        limit: limit + 1,
+    };
+    let runs = state.store.list_runs(auth.user_id, &filter).await?;
+    let more = runs.len() > limit as usize;
+    let page = &runs[..runs.len().min(limit as usize)];
+    Ok(JsonOut(json!({
+        "runs": page.iter().map(run_summary).collect::<Vec<_>>(),
+        "next_cursor": more.then(|| page.last().map(|r| r.id)).flatten(),
+    })))
 }

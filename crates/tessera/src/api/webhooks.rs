@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json as JsonOut, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
-use super::error::{ApiError, Json};
+use super::error::{ApiError, Json, Query};
 use super::targets::check_target;
 use super::{AppState, iso, page_limit, parse_path_id};
 use crate::domain::ids::{DeliveryId, EventId, RunId};
@@ -71,12 +71,22 @@ struct SetSecret {
 async fn set_secret(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<JsonOut<Value>, ApiError> {
     // The body is optional: no body (or `{}`) asks for a generated secret.
     let requested: Option<String> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
+        let json = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return Err(ApiError::validation(
+                "the request body must be JSON with Content-Type: application/json",
+            ));
+        }
         serde_json::from_slice::<SetSecret>(&body)
             .map_err(|e| ApiError::validation(format!("invalid request body: {e}")))?
             .secret

@@ -5,22 +5,36 @@
 //! [`validate`] (which also completes every node's params with defaults, the
 //! `params_used` of the API), optionally [`apply_update_params`] /
 //! [`apply_ignore_nodes`] for one run, and the engine turns the result into
-//! one [`RenderPlan`] per output with [`render_plans`].
+//! one [`RenderPlan`] per `render` node with [`render_plans`].
 //!
-//! Node types live in a static table (`types.rs`), so adding one means adding
+//! Wiring rules: `video_input` nodes (any number) have no incoming edge;
+//! `concat` has two or more, joined in the order of the `connections` array;
+//! every other node has exactly one. `render` has no outgoing edge and
+//! `clips` feeds only `render` nodes. `remove_silence` and `normalize_audio`
+//! appear at most once on any path, because all analysis of a plan happens
+//! in one pass (see `media`).
+//!
+//! Node types live in a static table (`table.rs`), so adding one means adding
 //! a table entry and, if it changes the video, a [`Step`] variant.
 
+mod model;
 mod overrides;
 mod params;
 mod plan;
 mod structure;
+mod subtitles;
+mod table;
 mod types;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use model::{
+    AspectRatio, ClipSpec, Cue, Format, Position, ReframeMode, RenderParams, RenderPlan, Source,
+    Step, VideoCodec,
+};
 pub use overrides::{apply_ignore_nodes, apply_update_params};
-pub use plan::render_plans;
+pub use plan::{input_nodes, render_plans};
 pub use types::catalogue;
 
 /// Most nodes an agent may have.
@@ -63,52 +77,6 @@ pub enum GraphError {
 pub struct AgentGraph {
     pub nodes: Vec<NodeSpec>,
     pub connections: Vec<Connection>,
-}
-
-/// Everything needed to produce one output: the path from a `video_input`
-/// to a `render` node.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RenderPlan {
-    pub input_node: String,
-    pub render_node: String,
-    /// The transforming steps in path order (neither the input nor the render).
-    pub steps: Vec<Step>,
-    pub render: RenderParams,
-}
-
-/// One transformation of the video on its way to a render.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Keep `[start_ms, end_ms)`; `None` means "to the end".
-    Trim { start_ms: u64, end_ms: Option<u64> },
-    /// Scale keeping the aspect ratio; with both set, fit inside the box.
-    Resize {
-        width: Option<u32>,
-        height: Option<u32>,
-    },
-}
-
-/// Encoding settings of a `render` node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RenderParams {
-    pub format: Format,
-    pub video_codec: VideoCodec,
-    pub crf: u8,
-    pub max_height: Option<u32>,
-}
-
-/// Output container.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Mp4,
-    Webm,
-}
-
-/// Output video codec.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VideoCodec {
-    H264,
-    Vp9,
 }
 
 /// Checks a graph against every rule and completes each node's params with

@@ -33,6 +33,8 @@ pub struct RunStartedWebhook {
     pub inputs: Vec<VideoInput>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub triggered_by: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status_message: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub errors: Vec<InputError>,
 }
@@ -51,6 +53,9 @@ pub struct RunFinishedWebhook {
     pub status_message: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub errors: Vec<InputError>,
+    /// Present (and true) only for cancelled runs.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub cancelled: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -77,12 +82,15 @@ pub struct VideoOutput {
     pub completed_at: String,
 }
 
-/// Why one input produced nothing (additive field `errors`).
+/// Why one input produced nothing, or not everything (additive field `errors`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct InputError {
     pub input_index: usize,
     pub source: String,
     pub message: String,
+    /// The node that failed, when the input was ingested but a render failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
 }
 
 /// The seed's final statuses.
@@ -143,6 +151,8 @@ pub enum EventBody {
         run_id: RunId,
         inputs: Vec<FileRef>,
         triggered_by: Option<Value>,
+        #[serde(default)]
+        status_message: Option<String>,
         errors: Vec<InputError>,
     },
     RunFinished {
@@ -154,6 +164,8 @@ pub enum EventBody {
         triggered_by: Option<Value>,
         status_message: Option<String>,
         errors: Vec<InputError>,
+        #[serde(default)]
+        cancelled: bool,
     },
     Test {
         timestamp: chrono::DateTime<chrono::Utc>,
@@ -189,6 +201,7 @@ impl EventBody {
                 run_id,
                 inputs: ins,
                 triggered_by,
+                status_message,
                 errors,
             } => WebhookPayload::RunStarted(RunStartedWebhook {
                 agent_id: *agent_id,
@@ -196,6 +209,7 @@ impl EventBody {
                 status: "running".into(),
                 inputs: inputs(ins),
                 triggered_by: triggered_by.clone(),
+                status_message: status_message.clone(),
                 errors: errors.clone(),
             }),
             EventBody::RunFinished {
@@ -207,6 +221,7 @@ impl EventBody {
                 triggered_by,
                 status_message,
                 errors,
+                cancelled,
             } => WebhookPayload::RunFinished(RunFinishedWebhook {
                 agent_id: *agent_id,
                 run_id: *run_id,
@@ -224,6 +239,7 @@ impl EventBody {
                 triggered_by: triggered_by.clone(),
                 status_message: status_message.clone(),
                 errors: errors.clone(),
+                cancelled: *cancelled,
             }),
             EventBody::Test {
                 timestamp,
@@ -274,6 +290,7 @@ mod tests {
                 thumbnail_key: "a.jpg".into(),
             }],
             triggered_by: None,
+            status_message: None,
             errors: vec![],
         };
         let json = serde_json::to_value(body.render(&|k| format!("https://x/{k}"))).unwrap();

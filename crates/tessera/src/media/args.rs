@@ -1,14 +1,14 @@
-//! Pure construction of ffmpeg argument lists: the input guards, renders and
-//! thumbnails. Nothing here runs a process.
+//! Pure construction of ffmpeg argument pieces: the input guards, seeking,
+//! encoders, containers and thumbnails. Nothing here runs a process.
 
 use std::path::Path;
 
-use crate::domain::graph::{Format, RenderParams, RenderPlan, VideoCodec};
+use crate::domain::graph::{Format, RenderParams, VideoCodec};
 
 use super::MediaError;
 use super::probe::{Probe, seconds};
-use super::size::{Size, output_size, thumbnail_size};
-use super::timeline::{Window, source_window};
+use super::size::thumbnail_size;
+use super::timeline::Window;
 
 /// Demuxers we read: the mov/mp4 family, Matroska/WebM, MPEG-TS, AVI, FLV.
 /// Playlist, concat and image demuxers are absent, so a file cannot make
@@ -26,34 +26,6 @@ pub fn output_extension(render: &RenderParams) -> &'static str {
         Format::Mp4 => "mp4",
         Format::Webm => "webm",
     }
-}
-
-/// The argv (without the program) of one render: one decode, one filter
-/// graph, one encode.
-pub fn render_args(
-    plan: &RenderPlan,
-    input: &Path,
-    probe: &Probe,
-    out: &Path,
-) -> Result<Vec<String>, MediaError> {
-    check_codec(&plan.render)?;
-    let window = source_window(&plan.steps, probe.duration_ms)?;
-    let size = output_size(plan, probe)?;
-    let mut args = leading_args();
-    args.extend(seek_args(window, probe.duration_ms));
-    args.extend(input_args(input)?);
-    args.extend(owned(&[
-        "-filter_complex",
-        &video_filter(size),
-        "-map",
-        "[v]",
-    ]));
-    args.extend(audio_map_args(probe.has_audio));
-    args.extend(encoder_args(&plan.render, probe.has_audio));
-    // Drops container metadata such as the GPS position phones record.
-    args.extend(owned(&["-map_metadata", "-1", "-map_chapters", "-1"]));
-    args.extend(output_args(&plan.render, out)?);
-    Ok(args)
 }
 
 /// The argv of a single-frame JPEG thumbnail taken at min(1 s, duration / 2).
@@ -101,11 +73,11 @@ pub(super) fn path_str(path: &Path) -> Result<&str, MediaError> {
     })
 }
 
-fn leading_args() -> Vec<String> {
+pub(super) fn leading_args() -> Vec<String> {
     owned(&["-nostdin", "-hide_banner", "-v", "error", "-y"])
 }
 
-fn input_args(input: &Path) -> Result<Vec<String>, MediaError> {
+pub(super) fn input_args(input: &Path) -> Result<Vec<String>, MediaError> {
     let mut args = owned(INPUT_GUARDS);
     args.push("-i".into());
     args.push(file_url(path_str(input)?));
@@ -114,7 +86,7 @@ fn input_args(input: &Path) -> Result<Vec<String>, MediaError> {
 
 /// Input seeking: ffmpeg skips to `start` before decoding and stops reading
 /// after `length`. Frame-accurate, because we re-encode.
-fn seek_args(window: Window, duration_ms: u64) -> Vec<String> {
+pub(super) fn seek_args(window: Window, duration_ms: u64) -> Vec<String> {
     let mut args = Vec::new();
     if window.start_ms > 0 {
         args.extend(owned(&["-ss", &seconds(window.start_ms as i64)]));
@@ -125,22 +97,9 @@ fn seek_args(window: Window, duration_ms: u64) -> Vec<String> {
     args
 }
 
-/// `0:V:0` is the first video stream that is not cover art; ffmpeg applies
-/// the display rotation before the graph, so sizes are display sizes.
-fn video_filter(size: Size) -> String {
-    format!("[0:V:0]scale={}:{},setsar=1[v]", size.width, size.height)
-}
-
-/// Inputs without audio give outputs without audio, never an error.
-fn audio_map_args(has_audio: bool) -> Vec<String> {
-    if has_audio {
-        owned(&["-map", "0:a:0"])
-    } else {
-        owned(&["-an"])
-    }
-}
-
-fn encoder_args(render: &RenderParams, has_audio: bool) -> Vec<String> {
+/// Encoder settings of one output. Audio is stereo: browsers play it
+/// everywhere, and 5.1 sources would otherwise stay 5.1.
+pub(super) fn encoder_args(render: &RenderParams, has_audio: bool) -> Vec<String> {
     let crf = render.crf.to_string();
     let mut args = match render.video_codec {
         VideoCodec::H264 => owned(&[
@@ -170,12 +129,14 @@ fn encoder_args(render: &RenderParams, has_audio: bool) -> Vec<String> {
             Format::Mp4 => "aac",
             Format::Webm => "libopus",
         };
-        args.extend(owned(&["-c:a", codec, "-b:a", "128k"]));
+        args.extend(owned(&["-c:a", codec, "-b:a", "128k", "-ac", "2"]));
+    } else {
+        args.push("-an".into());
     }
     args
 }
 
-fn output_args(render: &RenderParams, out: &Path) -> Result<Vec<String>, MediaError> {
+pub(super) fn output_args(render: &RenderParams, out: &Path) -> Result<Vec<String>, MediaError> {
     let mut args = match render.format {
         // The index up front lets browsers start playing before the download ends.
         Format::Mp4 => owned(&["-f", "mp4", "-movflags", "+faststart"]),
@@ -185,7 +146,7 @@ fn output_args(render: &RenderParams, out: &Path) -> Result<Vec<String>, MediaEr
     Ok(args)
 }
 
-fn check_codec(render: &RenderParams) -> Result<(), MediaError> {
+pub(super) fn check_codec(render: &RenderParams) -> Result<(), MediaError> {
     match (render.format, render.video_codec) {
         (Format::Mp4, VideoCodec::H264) | (Format::Webm, VideoCodec::Vp9) => Ok(()),
         (format, codec) => Err(MediaError::Unsupported(format!(
@@ -194,7 +155,7 @@ fn check_codec(render: &RenderParams) -> Result<(), MediaError> {
     }
 }
 
-fn owned(items: &[&str]) -> Vec<String> {
+pub(super) fn owned(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 

@@ -14,6 +14,14 @@ pub enum MediaError {
     /// A trim starts at or after the end of the video (as it is at that step).
     #[error("trim starts at {start_ms} ms, but the video is only {duration_ms} ms long")]
     TrimOutOfRange { start_ms: u64, duration_ms: u64 },
+    /// The plan reads a `video_input` for which no file was given.
+    #[error("no video was given for input node {0:?}")]
+    MissingInput(String),
+    /// `remove_silence` found nothing but silence.
+    #[error(
+        "node {node:?}: the audio is silent throughout, so removing the silence would leave nothing"
+    )]
+    AllSilent { node: String },
     /// The plan asks for something the encoder side cannot do.
     #[error("unsupported render: {0}")]
     Unsupported(String),

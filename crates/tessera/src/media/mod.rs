@@ -4,34 +4,42 @@
 //! - Every ffprobe/ffmpeg reads only a local file: `file` is the only allowed
 //!   protocol and the demuxers are an allow-list (no playlists, concat or
 //!   images), so a hostile "video" cannot make ffmpeg fetch anything.
-//! - A render is exactly one ffmpeg process (one decode, one filter graph,
-//!   one encode); argument lists are built by pure functions ([`render_args`]).
+//! - A render is exactly one encoding ffmpeg process (each input decoded
+//!   once, one filter graph, one encode per output), plus at most one
+//!   audio-only analysis process when `remove_silence`/`normalize_audio` are
+//!   on the plan. Argument lists are built by pure functions (`job.rs`) and
+//!   logged at debug level.
 //! - At most `jobs` ffmpeg processes run at once (renders and thumbnails);
 //!   ffprobe runs are short and not counted.
 //! - Processes die with their job: cancellation, timeouts and dropped futures
 //!   all kill them.
 
+mod analysis;
 mod args;
 mod error;
+mod filters;
+mod job;
 mod probe;
 mod process;
+mod render;
+mod silence;
 mod size;
 mod timeline;
+pub mod ytdlp;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 
-use crate::domain::graph::RenderPlan;
-
-pub use args::{output_extension, render_args};
+pub use args::output_extension;
 pub use error::MediaError;
 pub use probe::Probe;
-pub use size::{Size, output_size};
-pub use timeline::{Window, source_window};
+pub use render::InputFile;
+pub use size::Size;
+pub use timeline::Window;
 
 use process::Job;
 
@@ -65,13 +73,26 @@ struct Inner {
     cfg: MediaConfig,
     /// One permit per running ffmpeg process.
     jobs: Semaphore,
+    /// ffmpeg processes started by renders, by kind (for tests and debugging).
+    spawned: Spawned,
+}
+
+/// Counts of ffmpeg processes started by renders.
+#[derive(Default)]
+struct Spawned {
+    encodes: AtomicUsize,
+    analyses: AtomicUsize,
 }
 
 impl Media {
     pub fn new(cfg: MediaConfig) -> Self {
         let jobs = Semaphore::new(cfg.jobs.max(1));
         Self {
-            inner: Arc::new(Inner { cfg, jobs }),
+            inner: Arc::new(Inner {
+                cfg,
+                jobs,
+                spawned: Spawned::default(),
+            }),
         }
     }
 
@@ -167,39 +188,10 @@ impl Media {
         remove_on_error(result, out_jpg).await
     }
 
-    /// Runs one render plan as exactly one ffmpeg process. `cancel` kills it;
-    /// a failed or cancelled render leaves no partial output behind.
-    pub async fn render(
-        &self,
-        plan: &RenderPlan,
-        input: &Path,
-        probe: &Probe,
-        out: &Path,
-        cancel: &CancellationToken,
-    ) -> Result<(), MediaError> {
-        let args = render_args(plan, input, probe, out)?;
-        let redact = [
-            (args::path_str(input)?, "input"),
-            (args::path_str(out)?, "output"),
-        ];
-        let _permit = self.permit(Some(cancel)).await?;
-        let job = Job {
-            tool: "ffmpeg",
-            program: &self.inner.cfg.ffmpeg,
-            args: &args,
-            stdout_tail: 0,
-            timeout: None,
-            cancel: Some(cancel),
-            redact: &redact,
-        };
-        let result = finish_output(process::run(job).await, out).await;
-        remove_on_error(result, out).await
-    }
-
     /// Waits for an ffmpeg slot, giving up when `cancel` fires.
     async fn permit(
         &self,
-        cancel: Option<&CancellationToken>,
+        cancel: Option<&tokio_util::sync::CancellationToken>,
     ) -> Result<tokio::sync::SemaphorePermit<'_>, MediaError> {
         let acquire = self.inner.jobs.acquire();
         let permit = match cancel {
@@ -230,6 +222,7 @@ fn quick_job<'a>(
         program,
         args,
         stdout_tail,
+        stderr_tail: 0,
         timeout: Some(timeout),
         cancel: None,
         redact,
@@ -265,6 +258,10 @@ async fn finish_output(
     out: &Path,
 ) -> Result<(), MediaError> {
     result?.success("ffmpeg")?;
+    check_written(out).await
+}
+
+async fn check_written(out: &Path) -> Result<(), MediaError> {
     let len = tokio::fs::metadata(out)
         .await
         .map_err(MediaError::io("reading the ffmpeg output"))?

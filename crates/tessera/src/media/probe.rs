@@ -20,6 +20,63 @@ pub struct Probe {
     pub format_name: String,
 }
 
+/// A video frame rate as a fraction, as ffmpeg's `fps` filter takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct FrameRate {
+    pub num: u32,
+    pub den: u32,
+}
+
+impl Default for FrameRate {
+    /// Used when an input's rate is unknown or absurd.
+    fn default() -> Self {
+        Self { num: 30, den: 1 }
+    }
+}
+
+impl std::fmt::Display for FrameRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.num, self.den)
+    }
+}
+
+/// Rates outside this range (in frames per second) fall back to the default.
+const FRAME_RATE_RANGE: std::ops::RangeInclusive<f64> = 1.0..=120.0;
+
+/// ffprobe arguments printing the first video stream's average and base
+/// frame rates (`25/1` lines).
+pub(super) fn frame_rate_args(input: &str) -> Vec<String> {
+    let mut args = strs(&["-hide_banner", "-v", "error"]);
+    args.extend(strs(INPUT_GUARDS));
+    args.extend(strs(&[
+        "-select_streams",
+        "V:0",
+        "-show_entries",
+        "stream=avg_frame_rate,r_frame_rate",
+        "-of",
+        "default=noprint_wrappers=1:nokey=1",
+    ]));
+    args.push(file_url(input));
+    args
+}
+
+/// The first sensible rate among ffprobe's lines, or the default.
+pub(super) fn parse_frame_rate(output: &[u8]) -> FrameRate {
+    String::from_utf8_lossy(output)
+        .lines()
+        .filter_map(|line| {
+            let (num, den) = line.trim().split_once('/')?;
+            let rate = FrameRate {
+                num: num.parse().ok()?,
+                den: den.parse().ok()?,
+            };
+            let fps = f64::from(rate.num) / f64::from(rate.den.max(1));
+            (rate.den > 0 && FRAME_RATE_RANGE.contains(&fps)).then_some(rate)
+        })
+        .next()
+        .unwrap_or_default()
+}
+
 /// A parsed probe plus the container's start time, needed to read the tail.
 #[derive(Debug)]
 pub(super) struct Parsed {

@@ -22,6 +22,9 @@ pub(super) struct Job<'a> {
     pub args: &'a [String],
     /// Keep at most this much of the end of stdout.
     pub stdout_tail: usize,
+    /// Keep at most this much of the end of stderr (at least the part used
+    /// for error messages).
+    pub stderr_tail: usize,
     pub timeout: Option<Duration>,
     pub cancel: Option<&'a CancellationToken>,
     /// Strings (file paths) replaced by a placeholder in error texts.
@@ -32,7 +35,10 @@ pub(super) struct Job<'a> {
 pub(super) struct Finished {
     pub status: ExitStatus,
     pub stdout: Vec<u8>,
+    /// The end of stderr as a message for users (paths redacted).
     pub stderr: String,
+    /// Up to `stderr_tail` bytes of stderr, as written (for parsing).
+    pub stderr_raw: String,
 }
 
 impl Finished {
@@ -57,7 +63,11 @@ enum Outcome {
 
 /// Runs `job` to completion, or kills it on cancellation or timeout.
 pub(super) async fn run(job: Job<'_>) -> Result<Finished, MediaError> {
-    tracing::debug!(program = %job.program.display(), args = ?job.args, "spawning {}", job.tool);
+    tracing::debug!(
+        command = %command_line(job.program, job.args),
+        "spawning {}",
+        job.tool
+    );
     let mut child = Command::new(job.program)
         .args(job.args)
         .stdin(Stdio::null())
@@ -73,7 +83,11 @@ pub(super) async fn run(job: Job<'_>) -> Result<Finished, MediaError> {
     let stderr = child.stderr.take();
     let outcome = tokio::select! {
         (out, err, status) = async {
-            tokio::join!(read_tail(stdout, job.stdout_tail), read_tail(stderr, STDERR_TAIL_BYTES), child.wait())
+            tokio::join!(
+                read_tail(stdout, job.stdout_tail),
+                read_tail(stderr, job.stderr_tail.max(STDERR_TAIL_BYTES)),
+                child.wait()
+            )
         } => Outcome::Done(status, out, err),
         () = cancelled(job.cancel) => Outcome::Cancelled,
         () = expired(job.timeout) => Outcome::TimedOut,
@@ -82,7 +96,11 @@ pub(super) async fn run(job: Job<'_>) -> Result<Finished, MediaError> {
         Outcome::Done(status, stdout, stderr) => Ok(Finished {
             status: status.map_err(MediaError::io("waiting for a media process"))?,
             stdout,
-            stderr: clean_stderr(&stderr, job.redact),
+            stderr: clean_stderr(
+                &stderr[stderr.len().saturating_sub(STDERR_TAIL_BYTES)..],
+                job.redact,
+            ),
+            stderr_raw: String::from_utf8_lossy(&stderr).into_owned(),
         }),
         Outcome::Cancelled => {
             kill(&mut child).await;
@@ -116,6 +134,28 @@ async fn expired(timeout: Option<Duration>) {
     match timeout {
         Some(limit) => tokio::time::sleep(limit).await,
         None => pending().await,
+    }
+}
+
+/// The command as a shell would take it, for debug logs: arguments with
+/// anything but safe characters are single-quoted.
+pub(super) fn command_line(program: &Path, args: &[String]) -> String {
+    std::iter::once(program.to_string_lossy().into_owned())
+        .chain(args.iter().cloned())
+        .map(|arg| shell_quote(&arg))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(arg: &str) -> String {
+    let safe = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=+,@%".contains(&b));
+    if safe {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }
 
@@ -191,6 +231,21 @@ mod tests {
         assert_eq!(
             text,
             "[mov,mp4,m4a] moov atom not found; input: Invalid data"
+        );
+    }
+
+    #[test]
+    fn command_lines_are_quoted_like_a_shell_would_need() {
+        let args = [
+            "-i".to_owned(),
+            "file:/tmp/a b.mp4".to_owned(),
+            "-filter_complex".to_owned(),
+            "[0:V:0]scale=2:2[v];x='y'".to_owned(),
+            String::new(),
+        ];
+        assert_eq!(
+            command_line(Path::new("/usr/bin/ffmpeg"), &args),
+            r"/usr/bin/ffmpeg -i 'file:/tmp/a b.mp4' -filter_complex '[0:V:0]scale=2:2[v];x='\''y'\''' ''"
         );
     }
 

@@ -1,21 +1,22 @@
 //! Tests that run the real ffmpeg/ffprobe on the shared fixtures and on small
-//! files generated into a temporary directory.
+//! files generated into a temporary directory: probing and its safety here,
+//! renders in `tests/renders.rs` and `tests/nodes.rs`.
+
+mod nodes;
+mod renders;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-use crate::domain::graph::{Format, RenderParams, RenderPlan, Step, VideoCodec};
 
 use super::*;
 
 const FIXTURES: &str = "/work/shared/fixtures/video";
 
 /// A fixture video, or `None` (with a note) when the fixtures are absent.
-fn fixture(name: &str) -> Option<PathBuf> {
+pub(super) fn fixture(name: &str) -> Option<PathBuf> {
     let path = Path::new(FIXTURES).join(name);
     if path.exists() {
         Some(path)
@@ -25,7 +26,7 @@ fn fixture(name: &str) -> Option<PathBuf> {
     }
 }
 
-fn media(max_media_seconds: u64) -> Media {
+pub(super) fn media(max_media_seconds: u64) -> Media {
     Media::new(MediaConfig {
         ffmpeg: "ffmpeg".into(),
         ffprobe: "ffprobe".into(),
@@ -35,16 +36,16 @@ fn media(max_media_seconds: u64) -> Media {
 }
 
 /// A temporary directory removed on drop.
-struct TempDir(PathBuf);
+pub(super) struct TempDir(pub(super) PathBuf);
 
 impl TempDir {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("tessera-media-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("create temp dir");
         Self(dir)
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(super) fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
@@ -55,36 +56,8 @@ impl Drop for TempDir {
     }
 }
 
-fn plan(steps: Vec<Step>, format: Format, video_codec: VideoCodec) -> RenderPlan {
-    RenderPlan {
-        input_node: "in".into(),
-        render_node: "out".into(),
-        steps,
-        render: RenderParams {
-            format,
-            video_codec,
-            crf: 30,
-            max_height: None,
-        },
-    }
-}
-
-fn trim(start_ms: u64, end_ms: u64) -> Step {
-    Step::Trim {
-        start_ms,
-        end_ms: Some(end_ms),
-    }
-}
-
-fn width(width: u32) -> Step {
-    Step::Resize {
-        width: Some(width),
-        height: None,
-    }
-}
-
 /// Runs ffmpeg directly to make a test input.
-fn ffmpeg(args: &[&str]) {
+pub(super) fn ffmpeg(args: &[&str]) {
     let status = Command::new("ffmpeg")
         .args(["-nostdin", "-hide_banner", "-v", "error", "-y"])
         .args(args)
@@ -94,7 +67,7 @@ fn ffmpeg(args: &[&str]) {
 }
 
 /// ffprobe's view of an output: `(duration_s, streams as (codec, width, height))`.
-fn inspect(path: &Path) -> (f64, Vec<(String, u64, u64)>) {
+pub(super) fn inspect(path: &Path) -> (f64, Vec<(String, u64, u64)>) {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-of", "json", "-show_entries"])
         .arg("format=duration:stream=codec_name,width,height")
@@ -177,95 +150,6 @@ async fn videos_over_the_length_limit_are_too_long() {
 }
 
 #[tokio::test]
-async fn renders_a_trimmed_resized_mp4_in_one_pass() {
-    let Some(bunny) = fixture("bigbuckbunny.mp4") else {
-        return;
-    };
-    let tmp = TempDir::new();
-    let media = media(60);
-    let probe = media.probe(&bunny).await.expect("probe");
-    let out = tmp.path("out.mp4");
-    let plan = plan(
-        vec![trim(1000, 3000), width(320)],
-        Format::Mp4,
-        VideoCodec::H264,
-    );
-    media
-        .render(&plan, &bunny, &probe, &out, &CancellationToken::new())
-        .await
-        .expect("render");
-    let (duration, streams) = inspect(&out);
-    assert!((duration - 2.0).abs() <= 0.1, "duration {duration}");
-    assert_eq!(streams[0].0, "h264");
-    assert_eq!(streams[0].1, 320);
-    assert_eq!(streams[0].2 % 2, 0);
-    assert_eq!(streams[1].0, "aac");
-}
-
-#[tokio::test]
-async fn renders_a_video_without_audio() {
-    let Some(bikes) = fixture("bikes.mp4") else {
-        return;
-    };
-    let tmp = TempDir::new();
-    let media = media(60);
-    let probe = media.probe(&bikes).await.expect("probe");
-    let out = tmp.path("out.mp4");
-    let plan = plan(
-        vec![trim(0, 1000), width(160)],
-        Format::Mp4,
-        VideoCodec::H264,
-    );
-    media
-        .render(&plan, &bikes, &probe, &out, &CancellationToken::new())
-        .await
-        .expect("render");
-    let (_, streams) = inspect(&out);
-    assert_eq!(streams, vec![("h264".to_owned(), 160, 68)]);
-}
-
-#[tokio::test]
-async fn renders_webm_with_vp9_and_opus() {
-    let Some(bunny) = fixture("bigbuckbunny.mp4") else {
-        return;
-    };
-    let tmp = TempDir::new();
-    let media = media(60);
-    let probe = media.probe(&bunny).await.expect("probe");
-    let out = tmp.path("out.webm");
-    let plan = plan(
-        vec![trim(0, 500), width(160)],
-        Format::Webm,
-        VideoCodec::Vp9,
-    );
-    media
-        .render(&plan, &bunny, &probe, &out, &CancellationToken::new())
-        .await
-        .expect("render");
-    let (_, streams) = inspect(&out);
-    let codecs: Vec<_> = streams.iter().map(|s| s.0.as_str()).collect();
-    assert_eq!(codecs, ["vp9", "opus"]);
-}
-
-#[tokio::test]
-async fn a_trim_past_the_end_fails_before_running_ffmpeg() {
-    let Some(bikes) = fixture("bikes.mp4") else {
-        return;
-    };
-    let tmp = TempDir::new();
-    let media = media(60);
-    let probe = media.probe(&bikes).await.expect("probe");
-    let plan = plan(vec![trim(10_000, 12_000)], Format::Mp4, VideoCodec::H264);
-    let out = tmp.path("out.mp4");
-    let err = media
-        .render(&plan, &bikes, &probe, &out, &CancellationToken::new())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, MediaError::TrimOutOfRange { .. }), "{err:?}");
-    assert!(!out.exists());
-}
-
-#[tokio::test]
 async fn thumbnails_are_jpegs() {
     let Some(bunny) = fixture("bigbuckbunny.mp4") else {
         return;
@@ -282,38 +166,6 @@ async fn thumbnails_are_jpegs() {
     assert_eq!(&bytes[..2], &[0xFF, 0xD8]);
     let (_, streams) = inspect(&jpg);
     assert_eq!((streams[0].1, streams[0].2), (640, 360));
-}
-
-#[tokio::test]
-async fn rotated_videos_probe_and_render_upright() {
-    let Some(bikes) = fixture("bikes.mp4") else {
-        return;
-    };
-    let tmp = TempDir::new();
-    let rotated = tmp.path("rotated.mp4");
-    let (src, dst) = (bikes.to_string_lossy(), rotated.to_string_lossy());
-    ffmpeg(&[
-        "-i",
-        &src,
-        "-t",
-        "1",
-        "-c",
-        "copy",
-        "-metadata:s:v",
-        "rotate=90",
-        &dst,
-    ]);
-    let media = media(60);
-    let probe = media.probe(&rotated).await.expect("probe");
-    assert_eq!((probe.width, probe.height), (272, 640));
-    let out = tmp.path("out.mp4");
-    let plan = plan(vec![width(136)], Format::Mp4, VideoCodec::H264);
-    media
-        .render(&plan, &rotated, &probe, &out, &CancellationToken::new())
-        .await
-        .expect("render");
-    let (_, streams) = inspect(&out);
-    assert_eq!((streams[0].1, streams[0].2), (136, 320));
 }
 
 async fn assert_not_a_video(path: &Path) -> String {
@@ -395,67 +247,4 @@ async fn playlists_are_refused_without_fetching_anything() {
         matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "something connected: {accepted:?}"
     );
-}
-
-/// ffmpeg processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|cmd| String::from_utf8_lossy(cmd).contains(needle))
-        .count()
-}
-
-#[tokio::test]
-async fn cancelling_kills_a_running_render_promptly() {
-    let tmp = TempDir::new();
-    // A long, tiny input rendered hugely: minutes of work unless killed.
-    let input = tmp.path("long.mp4");
-    let input_str = input.to_string_lossy().into_owned();
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=s=32x32:r=10:d=600",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        &input_str,
-    ]);
-    let media = media(3600);
-    let probe = media.probe(&input).await.expect("probe");
-    let out = tmp.path("out.mp4");
-    let plan = plan(vec![width(4096)], Format::Mp4, VideoCodec::H264);
-    let cancel = CancellationToken::new();
-    let render = {
-        let (media, plan, input, probe, out, cancel) = (
-            media.clone(),
-            plan.clone(),
-            input.clone(),
-            probe.clone(),
-            out.clone(),
-            cancel.clone(),
-        );
-        tokio::spawn(async move { media.render(&plan, &input, &probe, &out, &cancel).await })
-    };
-    let needle = out.to_string_lossy().into_owned();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while processes_mentioning(&needle) == 0 {
-        assert!(Instant::now() < deadline, "ffmpeg never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let cancelled_at = Instant::now();
-    cancel.cancel();
-    let result = tokio::time::timeout(Duration::from_secs(5), render)
-        .await
-        .expect("render returns promptly")
-        .expect("task");
-    assert!(matches!(result, Err(MediaError::Cancelled)), "{result:?}");
-    assert!(cancelled_at.elapsed() < Duration::from_secs(5));
-    assert_eq!(processes_mentioning(&needle), 0, "ffmpeg still running");
-    assert!(!out.exists(), "partial output left behind");
 }

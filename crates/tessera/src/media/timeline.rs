@@ -1,41 +1,127 @@
-//! Which span of the source a plan keeps.
+//! Which span of each input a plan reads, so that ffmpeg seeks instead of
+//! decoding what is cut away.
 //!
-//! Every step we have today (trim, resize) leaves timestamps alone, so all
-//! trims of a plan, wherever they sit, compose into one window on the source
-//! and become input seeking (`-ss`/`-t` before `-i`): ffmpeg then never
-//! decodes the parts that are cut away. A future step that changes timing
-//! (speed, silence removal) ends that: trims after it must become
-//! `trim`/`atrim` filters in the graph instead.
+//! Every input starts from its clip window (`InputFile::start_ms/end_ms`).
+//! When an input is used once, the trims right above it become part of that
+//! window (input seeking, `-ss`/`-t` before `-i`), as long as only steps
+//! that ignore time sit between them (resize, reframe, text overlay). A trim
+//! after anything that changes or measures time (speed, silence removal,
+//! loudness, captions, concat) stays a `trim` filter in the graph.
 
-use crate::domain::graph::Step;
+use std::collections::{HashMap, HashSet};
+
+use crate::domain::graph::{Source, Step};
 
 use super::MediaError;
 
-/// A span of the source video, in milliseconds.
+/// A span of a source video, in milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
     pub start_ms: u64,
     pub length_ms: u64,
 }
 
-/// Composes the plan's trims into one window on a source of `duration_ms`.
-/// Each trim is relative to the video as the previous steps left it; an end
-/// past the end is clamped, a start at or after the end is
-/// [`MediaError::TrimOutOfRange`].
-pub fn source_window(steps: &[Step], duration_ms: u64) -> Result<Window, MediaError> {
-    let mut window = Window {
-        start_ms: 0,
-        length_ms: duration_ms,
-    };
-    for step in steps {
-        if let Step::Trim { start_ms, end_ms } = *step {
-            window = trim(window, start_ms, end_ms)?;
-        }
-    }
-    Ok(window)
+/// What the input side of a plan reads: one window per input id, and the
+/// trim nodes already applied by those windows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Seeks {
+    pub windows: HashMap<String, Window>,
+    pub folded: HashSet<String>,
 }
 
-fn trim(window: Window, start_ms: u64, end_ms: Option<u64>) -> Result<Window, MediaError> {
+/// The clip window of one input as the caller gave it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct InputSpan {
+    pub duration_ms: u64,
+    pub start_ms: u64,
+    pub end_ms: Option<u64>,
+}
+
+/// Works out the windows of every input of `source`.
+pub(super) fn plan_seeks(
+    source: &Source,
+    spans: &HashMap<String, InputSpan>,
+) -> Result<Seeks, MediaError> {
+    let mut seeks = Seeks::default();
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    source.visit(&mut |s| {
+        if let Source::Input(id) = s {
+            *uses.entry(id.as_str()).or_default() += 1;
+        }
+    });
+    for id in uses.keys() {
+        let span = spans
+            .get(*id)
+            .ok_or_else(|| MediaError::MissingInput((*id).to_owned()))?;
+        seeks.windows.insert((*id).to_owned(), input_window(span)?);
+    }
+    let mut chains = Vec::new();
+    if let Some(chain) = collect_chains(source, &mut chains) {
+        chains.push(chain);
+    }
+    for (leaf, steps) in chains {
+        if uses.get(leaf) != Some(&1) {
+            continue;
+        }
+        let Some(window) = seeks.windows.get_mut(leaf) else {
+            continue;
+        };
+        for (node, step) in steps {
+            match *step {
+                Step::Trim { start_ms, end_ms } => {
+                    *window = trim(*window, start_ms, end_ms)?;
+                    seeks.folded.insert(node.to_owned());
+                }
+                Step::Resize { .. } | Step::Reframe { .. } | Step::TextOverlay { .. } => {}
+                _ => break,
+            }
+        }
+    }
+    Ok(seeks)
+}
+
+type Chain<'a> = (&'a str, Vec<(&'a str, &'a Step)>);
+
+/// Returns the chain (leaf input, steps upwards) ending at `source` when
+/// it is a plain chain; chains below a concat go to `out`.
+fn collect_chains<'a>(source: &'a Source, out: &mut Vec<Chain<'a>>) -> Option<Chain<'a>> {
+    match source {
+        Source::Input(id) => Some((id, Vec::new())),
+        Source::Step { from, node, step } => {
+            let (leaf, mut steps) = collect_chains(from, out)?;
+            steps.push((node, step));
+            Some((leaf, steps))
+        }
+        Source::Concat { parts, .. } => {
+            for part in parts {
+                if let Some(chain) = collect_chains(part, out) {
+                    out.push(chain);
+                }
+            }
+            None
+        }
+    }
+}
+
+/// The caller's clip window on an input of `duration_ms`.
+fn input_window(span: &InputSpan) -> Result<Window, MediaError> {
+    let whole = Window {
+        start_ms: 0,
+        length_ms: span.duration_ms,
+    };
+    if span.start_ms == 0 && span.end_ms.is_none() {
+        return Ok(whole);
+    }
+    trim(whole, span.start_ms, span.end_ms)
+}
+
+/// Applies a trim, relative to `window`: an end past the end is clamped, a
+/// start at or after the end is [`MediaError::TrimOutOfRange`].
+pub(super) fn trim(
+    window: Window,
+    start_ms: u64,
+    end_ms: Option<u64>,
+) -> Result<Window, MediaError> {
     if start_ms >= window.length_ms {
         return Err(MediaError::TrimOutOfRange {
             start_ms,
@@ -55,86 +141,4 @@ fn trim(window: Window, start_ms: u64, end_ms: Option<u64>) -> Result<Window, Me
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn trim_step(start_ms: u64, end_ms: Option<u64>) -> Step {
-        Step::Trim { start_ms, end_ms }
-    }
-
-    fn window(start_ms: u64, length_ms: u64) -> Window {
-        Window {
-            start_ms,
-            length_ms,
-        }
-    }
-
-    #[test]
-    fn no_trim_keeps_everything() {
-        assert_eq!(source_window(&[], 5312).expect("ok"), window(0, 5312));
-    }
-
-    #[test]
-    fn a_trim_keeps_its_span() {
-        let steps = [trim_step(1000, Some(3000))];
-        assert_eq!(source_window(&steps, 5312).expect("ok"), window(1000, 2000));
-    }
-
-    #[test]
-    fn an_open_end_runs_to_the_end() {
-        let steps = [trim_step(1000, None)];
-        assert_eq!(source_window(&steps, 5312).expect("ok"), window(1000, 4312));
-    }
-
-    #[test]
-    fn an_end_past_the_end_is_clamped() {
-        let steps = [trim_step(4000, Some(60_000))];
-        assert_eq!(source_window(&steps, 5312).expect("ok"), window(4000, 1312));
-    }
-
-    #[test]
-    fn a_start_at_or_after_the_end_is_an_error() {
-        for start in [5312, 9000] {
-            let err = source_window(&[trim_step(start, None)], 5312).unwrap_err();
-            assert!(
-                matches!(err, MediaError::TrimOutOfRange { start_ms, duration_ms: 5312 } if start_ms == start),
-                "{err:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn later_trims_are_relative_to_earlier_ones() {
-        let steps = [
-            trim_step(1000, Some(4000)),
-            Step::Resize {
-                width: Some(320),
-                height: None,
-            },
-            trim_step(500, Some(1500)),
-        ];
-        assert_eq!(
-            source_window(&steps, 10_000).expect("ok"),
-            window(1500, 1000)
-        );
-    }
-
-    #[test]
-    fn a_second_trim_past_the_first_ones_end_is_an_error() {
-        let steps = [trim_step(0, Some(2000)), trim_step(2500, None)];
-        let err = source_window(&steps, 10_000).unwrap_err();
-        assert!(matches!(
-            err,
-            MediaError::TrimOutOfRange {
-                start_ms: 2500,
-                duration_ms: 2000
-            }
-        ));
-    }
-
-    #[test]
-    fn a_hand_built_backwards_trim_is_refused() {
-        let err = source_window(&[trim_step(3000, Some(1000))], 10_000).unwrap_err();
-        assert!(matches!(err, MediaError::Unsupported(_)));
-    }
-}
+mod tests;

@@ -272,7 +272,15 @@ pub async fn a_run_is_owned_through_its_lease(store: DynStore) {
         agent_id: agent.id,
         user_id: user,
         status: RunStatus::Queued,
-        sources: vec!["http://a.test/v.mp4".into()],
+        sources: vec![SourceSpec {
+            slot: "in".into(),
+            kind: SourceKind::Url {
+                url: "http://a.test/v.mp4".into(),
+            },
+            clip_start_ms: None,
+            clip_end_ms: None,
+        }],
+        multi_input: false,
         callback_url: None,
         graph: graph(),
         triggered_by: json!({"type": "manual"}),
@@ -283,6 +291,8 @@ pub async fn a_run_is_owned_through_its_lease(store: DynStore) {
         created_at: T0,
         started_at: None,
         finished_at: None,
+        attempt: 1,
+        cancel_requested: false,
     };
     store.create_run(&run).await.unwrap();
     assert_eq!(
@@ -296,8 +306,28 @@ pub async fn a_run_is_owned_through_its_lease(store: DynStore) {
             .unwrap()
             .is_empty()
     );
-    assert!(store.renew_run_lease(run.id, "a", T0 + 2000).await.unwrap());
-    assert!(!store.renew_run_lease(run.id, "b", T0 + 2000).await.unwrap());
+    assert!(
+        store
+            .check_in_run(run.id, "a", Some(T0 + 2000))
+            .await
+            .unwrap()
+            .held
+    );
+    assert!(
+        !store
+            .check_in_run(run.id, "b", Some(T0 + 2000))
+            .await
+            .unwrap()
+            .held
+    );
+    assert!(
+        store
+            .claim_runs("b", T0 + 1500, T0 + 2500, 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the renewed lease holds past its first expiry"
+    );
 
     let started = |owner: &str| RunStarted {
         id: run.id,
@@ -316,6 +346,7 @@ pub async fn a_run_is_owned_through_its_lease(store: DynStore) {
         run_id: run.id,
         inputs: vec![],
         triggered_by: None,
+        status_message: None,
         errors: vec![],
     };
     assert!(
@@ -339,6 +370,7 @@ pub async fn a_run_is_owned_through_its_lease(store: DynStore) {
         id: run.id,
         owner: "a".into(),
         status: FinishedStatus::Failed,
+        cancelled: false,
         outputs: vec![],
         errors: vec![],
         status_message: Some("nothing".into()),
@@ -353,6 +385,7 @@ pub async fn a_run_is_owned_through_its_lease(store: DynStore) {
         triggered_by: None,
         status_message: None,
         errors: vec![],
+        cancelled: false,
     };
     assert!(
         store

@@ -15,7 +15,8 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::domain::ids::{AgentId, DeliveryId, RunId, UserId};
+use crate::domain::ids::{AgentId, DeliveryId, RenderId, RunId, UserId};
+use crate::domain::payload::FileRef;
 pub use records::*;
 
 /// A store failure. `Conflict` and `NotFound` are expected outcomes callers
@@ -76,6 +77,10 @@ pub trait Store: Send + Sync + 'static {
         before: Option<AgentId>,
         limit: u32,
     ) -> StoreResult<Vec<AgentRecord>>;
+    /// Replace name, description and graph; `NotFound` for a missing or deleted agent.
+    async fn update_agent(&self, agent: &AgentRecord) -> StoreResult<()>;
+    /// Hide the agent (its runs stay readable); `NotFound` if already gone.
+    async fn delete_agent(&self, user: UserId, id: AgentId, now: i64) -> StoreResult<()>;
 
     // --- runs -------------------------------------------------------------
     async fn create_run(&self, run: &RunRecord) -> StoreResult<()>;
@@ -88,8 +93,33 @@ pub trait Store: Send + Sync + 'static {
         lease_until: i64,
         limit: u32,
     ) -> StoreResult<Vec<RunRecord>>;
-    /// Extend a lease; `false` when this owner no longer holds it.
-    async fn renew_run_lease(&self, id: RunId, owner: &str, lease_until: i64) -> StoreResult<bool>;
+    /// The owner of a claimed run checks in: extends the lease to
+    /// `lease_until` (when given) and learns whether it still holds it and
+    /// whether a cancel was requested.
+    async fn check_in_run(
+        &self,
+        id: RunId,
+        owner: &str,
+        lease_until: Option<i64>,
+    ) -> StoreResult<RunControl>;
+    /// Give a lease back so another node can take the run at once.
+    async fn release_run(&self, id: RunId, owner: &str) -> StoreResult<()>;
+    /// Runs of a user, newest first, filtered.
+    async fn list_runs(&self, user: UserId, filter: &RunFilter) -> StoreResult<Vec<RunRecord>>;
+    /// Cancel a run. A queued run nobody works on ends at once with
+    /// `finished_event`; a run in progress gets a cancel request its owner
+    /// acts on. `Conflict` when the run already ended.
+    async fn cancel_run(
+        &self,
+        user: UserId,
+        id: RunId,
+        now: i64,
+        finished_event: NewEvent,
+    ) -> StoreResult<CancelOutcome>;
+    /// Queue a failed or cancelled run again as a new attempt; `Conflict` otherwise.
+    async fn resume_run(&self, user: UserId, id: RunId, now: i64) -> StoreResult<()>;
+    /// The files of a render the user owns.
+    async fn render_files(&self, user: UserId, id: RenderId) -> StoreResult<Option<FileRef>>;
     /// Move a claimed run to `running` and enqueue its RUN_STARTED event, in
     /// one transaction. `false` (nothing written) when the lease was lost.
     async fn start_run(&self, update: RunStarted, event: NewEvent) -> StoreResult<bool>;

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::domain::graph::AgentGraph;
-use crate::domain::ids::{AgentId, ApiKeyId, DeliveryId, EventId, RunId, UserId};
+use crate::domain::ids::{AgentId, ApiKeyId, DeliveryId, EventId, RenderId, RunId, UserId};
 use crate::domain::payload::{EventBody, FileRef, FinishedStatus, InputError, OutputRef};
 
 #[derive(Clone, Debug)]
@@ -52,6 +52,7 @@ pub enum RunStatus {
     Completed,
     PartialComplete,
     Failed,
+    Cancelled,
 }
 
 impl RunStatus {
@@ -62,6 +63,7 @@ impl RunStatus {
             RunStatus::Completed => "completed",
             RunStatus::PartialComplete => "partial_complete",
             RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
         }
     }
 
@@ -72,6 +74,7 @@ impl RunStatus {
             "completed" => RunStatus::Completed,
             "partial_complete" => RunStatus::PartialComplete,
             "failed" => RunStatus::Failed,
+            "cancelled" => RunStatus::Cancelled,
             _ => return None,
         })
     }
@@ -87,6 +90,38 @@ impl From<FinishedStatus> for RunStatus {
             FinishedStatus::Completed => RunStatus::Completed,
             FinishedStatus::PartialComplete => RunStatus::PartialComplete,
             FinishedStatus::Failed => RunStatus::Failed,
+        }
+    }
+}
+
+/// Where one input comes from.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceKind {
+    /// Downloaded over HTTP(S).
+    Url { url: String },
+    /// An output of an earlier run of the same user.
+    Render { render_id: RenderId },
+}
+
+/// One input of a run: the `video_input` slot it feeds and where it comes from.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SourceSpec {
+    pub slot: String,
+    #[serde(flatten)]
+    pub kind: SourceKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_start_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_end_ms: Option<u64>,
+}
+
+impl SourceSpec {
+    /// How the source is named in messages and `errors[].source`.
+    pub fn label(&self) -> String {
+        match &self.kind {
+            SourceKind::Url { url } => url.clone(),
+            SourceKind::Render { render_id } => format!("node_render_id:{render_id}"),
         }
     }
 }
@@ -107,8 +142,11 @@ pub struct RunRecord {
     pub agent_id: AgentId,
     pub user_id: UserId,
     pub status: RunStatus,
-    /// Input URLs in request order.
-    pub sources: Vec<String>,
+    /// Inputs in request order.
+    pub sources: Vec<SourceSpec>,
+    /// All sources form one job (an agent with several `video_input`
+    /// nodes); otherwise every source is a job of its own.
+    pub multi_input: bool,
     pub callback_url: Option<String>,
     /// The agent's graph with this run's `update_params` applied.
     pub graph: AgentGraph,
@@ -120,6 +158,20 @@ pub struct RunRecord {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// 1 for the first attempt; each resume adds one.
+    pub attempt: u32,
+    pub cancel_requested: bool,
+}
+
+impl RunRecord {
+    /// The jobs of this run: lists of source indexes processed together.
+    pub fn jobs(&self) -> Vec<Vec<usize>> {
+        if self.multi_input {
+            vec![(0..self.sources.len()).collect()]
+        } else {
+            (0..self.sources.len()).map(|i| vec![i]).collect()
+        }
+    }
 }
 
 /// The engine's write when editing begins.
@@ -139,10 +191,31 @@ pub struct RunFinished {
     pub id: RunId,
     pub owner: String,
     pub status: FinishedStatus,
+    /// The run was cancelled: API status `cancelled`, webhook `cancelled: true`.
+    pub cancelled: bool,
     pub outputs: Vec<OutputRef>,
     pub errors: Vec<InputError>,
     pub status_message: Option<String>,
     pub at: i64,
+}
+
+/// What a run's owner learns when it checks in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunControl {
+    /// This owner still holds the lease.
+    pub held: bool,
+    pub cancel_requested: bool,
+}
+
+/// Filters of the run lists.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub agent_id: Option<AgentId>,
+    pub statuses: Vec<RunStatus>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub before: Option<RunId>,
+    pub limit: u32,
 }
 
 /// An event for the outbox and the URLs it goes to (possibly none).
@@ -256,4 +329,13 @@ pub struct DestinationRoom {
 pub struct OutboxStats {
     pub pending: u64,
     pub oldest_pending_created_at: Option<i64>,
+}
+
+/// What a cancel request did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The run was queued and is now cancelled.
+    Cancelled,
+    /// The run is being worked on; its owner will stop it.
+    Requested,
 }

@@ -5,6 +5,7 @@ mod api;
 mod crash;
 mod delivery;
 mod faults;
+mod lifecycle;
 mod process;
 mod runs;
 mod support;

@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
+use futures_util::StreamExt;
 use serde_json::Value;
 use tessera::app::RunningApp;
 use tessera::config::{Config, Layer};
@@ -241,10 +242,21 @@ async fn record(
     StatusCode::from_u16(status).unwrap()
 }
 
-/// Serves `fixtures_dir()` at `/videos/{name}` plus a few bad inputs.
+/// Serves `fixtures_dir()` at `/videos/{name}` plus hostile inputs, and
+/// `/late/{name}` which answers 404 until `open_late()` is called.
 pub struct FileServer {
     pub addr: SocketAddr,
+    late_open: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// A minimal valid 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+    0x42, 0x60, 0x82,
+];
 
 impl FileServer {
     pub async fn start() -> FileServer {
@@ -253,28 +265,111 @@ impl FileServer {
         ) -> Result<Vec<u8>, StatusCode> {
             std::fs::read(fixtures_dir().join(name)).map_err(|_| StatusCode::NOT_FOUND)
         }
-        let router = Router::new().route("/videos/{name}", get(video)).route(
-            "/page.html",
-            get(|| async { axum::response::Html("<html><body>not a video</body></html>") }),
-        );
+        async fn truncated() -> Vec<u8> {
+            let mut bytes = std::fs::read(fixtures_dir().join("bigbuckbunny.mp4")).unwrap();
+            bytes.truncate(bytes.len() / 3);
+            bytes
+        }
+        async fn endless() -> axum::body::Body {
+            let chunk = Bytes::from(vec![0u8; 64 * 1024]);
+            let stream = futures_util::stream::repeat(chunk).map(Ok::<_, std::io::Error>);
+            axum::body::Body::from_stream(stream)
+        }
+        let late_open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gate = late_open.clone();
+        let late = move |axum::extract::Path(name): axum::extract::Path<String>| {
+            let open = gate.load(std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if !open {
+                    return Err(StatusCode::NOT_FOUND);
+                }
+                video(axum::extract::Path(name)).await
+            }
+        };
+        let router = Router::new()
+            .route("/videos/{name}", get(video))
+            .route("/late/{name}", get(late))
+            .route("/page.html", get(|| async { axum::response::Html("<html><body>not a video</body></html>") }))
+            .route("/image.png", get(|| async { ([("content-type", "image/png")], PNG) }))
+            .route("/truncated.mp4", get(truncated))
+            .route("/endless.mp4", get(endless))
+            .route(
+                "/playlist.m3u8",
+                get(|| async { "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n" }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        FileServer { addr }
+        FileServer { addr, late_open }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// From now on `/late/{name}` serves the fixture.
+    pub fn open_late(&self) {
+        self.late_open
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
-/// The shared sample videos (bigbuckbunny.mp4 with audio, bikes.mp4 without).
+/// The sample videos: `bigbuckbunny.mp4` (1280×720 H.264/AAC, 5.3 s) and
+/// `bikes.mp4` (640×272 H.264, no audio, 10 s). The shared fixtures beside the
+/// repository when present; otherwise look-alikes generated once with ffmpeg,
+/// so the suite also runs on a lone clone.
 pub fn fixtures_dir() -> PathBuf {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/video");
-    if shared.join("bigbuckbunny.mp4").exists() {
-        return shared;
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let shared =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/video");
+        if shared.join("bigbuckbunny.mp4").exists() && shared.join("bikes.mp4").exists() {
+            return shared;
+        }
+        let dir = std::env::temp_dir().join(format!("tessera-fixtures-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        generate(
+            &dir.join("bigbuckbunny.mp4"),
+            "testsrc2=size=1280x720:rate=25",
+            true,
+            "5.312",
+        );
+        generate(
+            &dir.join("bikes.mp4"),
+            "testsrc=size=640x272:rate=25",
+            false,
+            "10",
+        );
+        dir
+    })
+    .clone()
+}
+
+fn generate(path: &std::path::Path, video: &str, audio: bool, seconds: &str) {
+    let mut cmd = std::process::Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-y", "-v", "error", "-f", "lavfi", "-i", video]);
+    if audio {
+        cmd.args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-c:a",
+            "aac",
+        ]);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples")
+    let out = cmd
+        .args([
+            "-t", seconds, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// ffprobe a file: (duration seconds, width, height, codec names).

@@ -93,32 +93,32 @@ fn merge(
     merged
 }
 
-/// Connections with `id` removed and each of its parents linked to each of its children.
+/// Connections with `id` removed and each of its parents linked to each of
+/// its children. A rewired edge takes the place of the child's old edge, so
+/// a `concat` keeps the order of its parts.
 fn bypass(connections: &[Connection], id: &str) -> Vec<Connection> {
     let parents: Vec<&str> = connections
         .iter()
         .filter(|c| c.target == id)
         .map(|c| c.source.as_str())
         .collect();
-    let children: Vec<&str> = connections
-        .iter()
-        .filter(|c| c.source == id)
-        .map(|c| c.target.as_str())
-        .collect();
     let mut seen = HashSet::new();
-    let kept = connections
-        .iter()
-        .filter(|c| c.source != id && c.target != id)
-        .cloned();
-    let rewired = parents.iter().flat_map(|&p| {
-        children.iter().map(move |&c| Connection {
-            source: p.to_owned(),
-            target: c.to_owned(),
-        })
-    });
-    kept.chain(rewired)
-        .filter(|c| seen.insert(c.clone()))
-        .collect()
+    let mut out = Vec::with_capacity(connections.len() + parents.len());
+    for conn in connections.iter().filter(|c| c.target != id) {
+        let replacements: Vec<Connection> = if conn.source == id {
+            parents
+                .iter()
+                .map(|&p| Connection {
+                    source: p.to_owned(),
+                    target: conn.target.clone(),
+                })
+                .collect()
+        } else {
+            vec![conn.clone()]
+        };
+        out.extend(replacements.into_iter().filter(|c| seen.insert(c.clone())));
+    }
+    out
 }
 
 /// Removes transforming nodes that no longer lead anywhere (after a render

@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 
+use super::subtitles::parse_subtitles;
 use super::types::{Default, Kind, NodeType, ParamSpec};
 use super::{GraphError, node_label};
 
@@ -42,7 +43,7 @@ pub(super) fn complete(
                 check_range(node_id, spec, value)?;
                 out.insert(spec.name.into(), value.clone());
             }
-            _ => fill_constant_default(spec, &mut out),
+            _ => fill_constant_default(node_id, spec, &mut out)?,
         }
     }
     // Derived defaults read other completed params, so they come second.
@@ -57,16 +58,26 @@ pub(super) fn complete(
     Ok(out)
 }
 
-fn fill_constant_default(spec: &ParamSpec, out: &mut Map<String, Value>) {
-    match spec.default {
-        Default::Int(v) => {
-            out.insert(spec.name.into(), v.into());
+fn fill_constant_default(
+    node_id: &str,
+    spec: &ParamSpec,
+    out: &mut Map<String, Value>,
+) -> Result<(), GraphError> {
+    let value = match spec.default {
+        Default::Int(v) => v.into(),
+        Default::Float(v) => v.into(),
+        Default::Str(v) => v.into(),
+        Default::Absent { .. } | Default::Follows { .. } => return Ok(()),
+        Default::Required => {
+            return Err(GraphError::Invalid(format!(
+                "{}: {} is required",
+                node_label(node_id),
+                spec.name
+            )));
         }
-        Default::Str(v) => {
-            out.insert(spec.name.into(), v.into());
-        }
-        Default::Absent { .. } | Default::Follows { .. } => {}
-    }
+    };
+    out.insert(spec.name.into(), value);
+    Ok(())
 }
 
 fn unknown_param(node_id: &str, ty: &NodeType, name: &str) -> GraphError {
@@ -84,26 +95,41 @@ fn unknown_param(node_id: &str, ty: &NodeType, name: &str) -> GraphError {
 }
 
 fn check_type(node_id: &str, spec: &ParamSpec, value: &Value) -> Result<(), GraphError> {
-    let ok = match spec.kind {
+    let (ok, expected) = match spec.kind {
         // Integers only: 1.5 is malformed, and so is 1e3 (serde reads it as a float).
-        Kind::Integer { .. } => value.is_i64() || value.is_u64(),
-        Kind::Choice(_) => value.is_string(),
+        Kind::Integer { .. } => (value.is_i64() || value.is_u64(), "an integer"),
+        Kind::Number { .. } => (value.is_number(), "a number"),
+        Kind::Choice(_) | Kind::Text { .. } | Kind::Subtitles { .. } => {
+            (value.is_string(), "a string")
+        }
     };
-    if ok {
-        return Ok(());
+    if !ok {
+        return Err(GraphError::Invalid(format!(
+            "{}: {} must be {expected}",
+            node_label(node_id),
+            spec.name
+        )));
     }
-    let expected = match spec.kind {
-        Kind::Integer { .. } => "an integer",
-        Kind::Choice(_) => "a string",
-    };
-    Err(GraphError::Invalid(format!(
-        "{}: {} must be {expected}",
-        node_label(node_id),
-        spec.name
-    )))
+    match (&spec.kind, value.as_str()) {
+        // A document over the size limit is a range error, reported later
+        // without parsing it.
+        (Kind::Subtitles { max_bytes }, Some(text)) if text.len() <= *max_bytes => {
+            parse_subtitles(text).map(drop).map_err(|e| {
+                GraphError::Invalid(format!("{}: {}: {e}", node_label(node_id), spec.name))
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_range(node_id: &str, spec: &ParamSpec, value: &Value) -> Result<(), GraphError> {
+    let out_of_range = |limits: String, got: String| {
+        Err(GraphError::OutOfRange(format!(
+            "{}: {} must be {limits} (got {got})",
+            node_label(node_id),
+            spec.name,
+        )))
+    };
     match spec.kind {
         Kind::Integer { min, max } => {
             // A u64 beyond i64::MAX is above every maximum we have.
@@ -116,24 +142,57 @@ fn check_range(node_id: &str, spec: &ParamSpec, value: &Value) -> Result<(), Gra
             } else {
                 format!("between {min} and {max}")
             };
-            Err(GraphError::OutOfRange(format!(
-                "{}: {} must be {limits} (got {value})",
-                node_label(node_id),
-                spec.name
-            )))
+            out_of_range(limits, value.to_string())
+        }
+        Kind::Number { min, max } => {
+            if value.as_f64().is_some_and(|v| (min..=max).contains(&v)) {
+                return Ok(());
+            }
+            out_of_range(format!("between {min} and {max}"), value.to_string())
+        }
+        Kind::Text {
+            min_chars,
+            max_chars,
+        } => {
+            let chars = value.as_str().map_or(0, |s| s.chars().count());
+            if (min_chars..=max_chars).contains(&chars) {
+                return Ok(());
+            }
+            out_of_range(
+                format!("{min_chars} to {max_chars} characters long"),
+                format!("{chars} characters"),
+            )
+        }
+        Kind::Subtitles { max_bytes } => {
+            let bytes = value.as_str().map_or(0, str::len);
+            if bytes <= max_bytes {
+                return Ok(());
+            }
+            out_of_range(
+                format!("at most {max_bytes} bytes"),
+                format!("{bytes} bytes"),
+            )
         }
         Kind::Choice(allowed) => {
             if value.as_str().is_some_and(|v| allowed.contains(&v)) {
                 return Ok(());
             }
             let quoted: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
-            Err(GraphError::OutOfRange(format!(
-                "{}: {} must be one of {} (got {value})",
-                node_label(node_id),
-                spec.name,
-                quoted.join(", ")
-            )))
+            out_of_range(format!("one of {}", quoted.join(", ")), shorten(value))
         }
+    }
+}
+
+/// A value for an error message: long texts are cut, so a rejected
+/// megabyte is not echoed back.
+fn shorten(value: &Value) -> String {
+    const MAX_CHARS: usize = 40;
+    match value.as_str() {
+        Some(text) if text.chars().count() > MAX_CHARS => {
+            let head: String = text.chars().take(MAX_CHARS).collect();
+            format!("{head:?}…")
+        }
+        _ => value.to_string(),
     }
 }
 

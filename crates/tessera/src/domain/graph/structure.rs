@@ -1,5 +1,6 @@
 //! Structural rules of a graph: sizes, node ids, connections, roles,
-//! acyclicity and "every node lies on an input → render path".
+//! acyclicity, "every node lies on an input → render path", `clips` only
+//! before renders, and analysis nodes at most once per path.
 
 use std::collections::{HashMap, HashSet};
 
@@ -66,7 +67,9 @@ pub(super) fn check_edges(
     check_roles_present(&roles)?;
     check_degrees(nodes, types, &edges)?;
     check_acyclic(nodes, &edges)?;
-    check_on_a_path(nodes, &roles, &edges)
+    check_on_a_path(nodes, &roles, &edges)?;
+    check_clips_feed_renders(nodes, types, &edges)?;
+    check_analysis_once_per_path(nodes, types, &edges)
 }
 
 /// Turns connections into index pairs, refusing unknown ids, self-loops and duplicates.
@@ -137,6 +140,13 @@ fn check_degrees(
                 ));
             }
             (_, 0) => return invalid(format!("{label}: has no incoming connection")),
+            (Role::Join, 1) => {
+                return invalid(format!(
+                    "{label}: a {} needs at least two incoming connections (got 1)",
+                    ty.name
+                ));
+            }
+            (Role::Join, _) => {}
             (_, 1) => {}
             (_, n) => {
                 return invalid(format!(
@@ -200,6 +210,67 @@ fn check_on_a_path(
         }
     }
     Ok(())
+}
+
+/// `clips` must sit directly before renders: its clips are the outputs.
+fn check_clips_feed_renders(
+    nodes: &[NodeSpec],
+    types: &[&NodeType],
+    edges: &[(usize, usize)],
+) -> Result<(), GraphError> {
+    for &(s, t) in edges {
+        if types[s].name == "clips" && types[t].role != Role::Output {
+            return invalid(format!(
+                "{}: a clips node connects only to render nodes (it feeds {:?}, a {})",
+                node_label(&nodes[s].id),
+                nodes[t].id,
+                types[t].name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Node types whose analysis happens in the one analysis pass of a render:
+/// two of the same kind on one path would be measured on the same audio.
+const ONCE_PER_PATH: &[&str] = &["remove_silence", "normalize_audio"];
+
+fn check_analysis_once_per_path(
+    nodes: &[NodeSpec],
+    types: &[&NodeType],
+    edges: &[(usize, usize)],
+) -> Result<(), GraphError> {
+    for (i, ty) in types.iter().enumerate() {
+        if !ONCE_PER_PATH.contains(&ty.name) {
+            continue;
+        }
+        let ancestors = ancestors_of(i, nodes.len(), edges);
+        let earlier = (0..nodes.len()).find(|&a| ancestors[a] && types[a].name == ty.name);
+        if let Some(earlier) = earlier {
+            return invalid(format!(
+                "{}: a {} cannot follow another one ({:?}) on the same path",
+                node_label(&nodes[i].id),
+                ty.name,
+                nodes[earlier].id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Which nodes lead to `node` (itself excluded) in an acyclic graph.
+fn ancestors_of(node: usize, count: usize, edges: &[(usize, usize)]) -> Vec<bool> {
+    let mut seen = vec![false; count];
+    let mut stack = vec![node];
+    while let Some(current) = stack.pop() {
+        for &(s, t) in edges {
+            if t == current && !seen[s] {
+                seen[s] = true;
+                stack.push(s);
+            }
+        }
+    }
+    seen
 }
 
 /// Nodes reachable from any node with role `start` along `edges`.

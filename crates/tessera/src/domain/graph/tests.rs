@@ -1,10 +1,13 @@
 //! Tests of the graph rules through the public functions.
 
+mod plans;
+mod rules;
+
 use serde_json::{Map, Value, json};
 
 use super::*;
 
-fn node(id: &str, ty: &str, params: Value) -> NodeSpec {
+pub(super) fn node(id: &str, ty: &str, params: Value) -> NodeSpec {
     let Value::Object(params) = params else {
         panic!("params must be an object")
     };
@@ -15,7 +18,7 @@ fn node(id: &str, ty: &str, params: Value) -> NodeSpec {
     }
 }
 
-fn conn(source: &str, target: &str) -> Connection {
+pub(super) fn conn(source: &str, target: &str) -> Connection {
     Connection {
         source: source.into(),
         target: target.into(),
@@ -23,7 +26,7 @@ fn conn(source: &str, target: &str) -> Connection {
 }
 
 /// in → cut → small → out
-fn chain() -> (Vec<NodeSpec>, Vec<Connection>) {
+pub(super) fn chain() -> (Vec<NodeSpec>, Vec<Connection>) {
     (
         vec![
             node("in", "video_input", json!({})),
@@ -39,14 +42,14 @@ fn chain() -> (Vec<NodeSpec>, Vec<Connection>) {
     )
 }
 
-fn invalid(nodes: Vec<NodeSpec>, connections: Vec<Connection>) -> String {
+pub(super) fn invalid(nodes: Vec<NodeSpec>, connections: Vec<Connection>) -> String {
     match validate(nodes, connections) {
         Err(GraphError::Invalid(msg)) => msg,
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
 
-fn update(value: Value) -> Map<String, Value> {
+pub(super) fn update(value: Value) -> Map<String, Value> {
     let Value::Object(map) = value else {
         panic!("not an object")
     };
@@ -243,80 +246,6 @@ fn dangling_nodes_are_invalid() {
 }
 
 #[test]
-fn fan_out_gives_one_plan_per_render() {
-    let nodes = vec![
-        node("in", "video_input", json!({})),
-        node("cut", "trim", json!({"start_ms": 500})),
-        node("mp4", "render", json!({"max_height": 720})),
-        node("small", "resize", json!({"width": 320, "height": 320})),
-        node("webm", "render", json!({"format": "webm", "crf": 35})),
-    ];
-    let connections = vec![
-        conn("in", "cut"),
-        conn("cut", "mp4"),
-        conn("cut", "small"),
-        conn("small", "webm"),
-    ];
-    let plans = render_plans(&validate(nodes, connections).expect("valid"));
-    assert_eq!(
-        plans,
-        vec![
-            RenderPlan {
-                input_node: "in".into(),
-                render_node: "mp4".into(),
-                steps: vec![Step::Trim {
-                    start_ms: 500,
-                    end_ms: None
-                }],
-                render: RenderParams {
-                    format: Format::Mp4,
-                    video_codec: VideoCodec::H264,
-                    crf: 23,
-                    max_height: Some(720),
-                },
-            },
-            RenderPlan {
-                input_node: "in".into(),
-                render_node: "webm".into(),
-                steps: vec![
-                    Step::Trim {
-                        start_ms: 500,
-                        end_ms: None
-                    },
-                    Step::Resize {
-                        width: Some(320),
-                        height: Some(320)
-                    },
-                ],
-                render: RenderParams {
-                    format: Format::Webm,
-                    video_codec: VideoCodec::Vp9,
-                    crf: 35,
-                    max_height: None,
-                },
-            },
-        ]
-    );
-}
-
-#[test]
-fn each_input_feeds_its_own_plans() {
-    let nodes = vec![
-        node("a", "video_input", json!({})),
-        node("b", "video_input", json!({})),
-        node("out_a", "render", json!({})),
-        node("out_b", "render", json!({})),
-    ];
-    let connections = vec![conn("b", "out_b"), conn("a", "out_a")];
-    let plans = render_plans(&validate(nodes, connections).expect("valid"));
-    let pairs: Vec<_> = plans
-        .iter()
-        .map(|p| (p.input_node.as_str(), p.render_node.as_str(), p.steps.len()))
-        .collect();
-    assert_eq!(pairs, [("a", "out_a", 0), ("b", "out_b", 0)]);
-}
-
-#[test]
 fn graphs_over_the_caps_are_invalid() {
     let mut nodes = vec![
         node("in", "video_input", json!({})),
@@ -347,7 +276,7 @@ fn a_graph_at_the_node_cap_is_accepted() {
     nodes.push(node("out", "render", json!({})));
     connections.push(conn(&previous, "out"));
     let graph = validate(nodes, connections).expect("100 nodes is allowed");
-    assert_eq!(render_plans(&graph)[0].steps.len(), MAX_NODES - 2);
+    assert_eq!(render_plans(&graph)[0].nodes().len(), MAX_NODES);
 }
 
 #[test]
@@ -365,17 +294,6 @@ fn update_params_overrides_and_revalidates() {
         graph.nodes[3].params["crf"], 23,
         "the original is untouched"
     );
-}
-
-#[test]
-fn update_params_re_derives_the_codec_when_only_the_format_changes() {
-    let (nodes, connections) = chain();
-    let graph = validate(nodes, connections).expect("valid");
-    let updated = apply_update_params(&graph, &update(json!({"out": {"format": "webm"}})))
-        .expect("codec follows the format");
-    assert_eq!(updated.nodes[3].params["video_codec"], "vp9");
-    let plans = render_plans(&updated);
-    assert_eq!(plans[0].render.video_codec, VideoCodec::Vp9);
 }
 
 #[test]
@@ -426,7 +344,7 @@ fn ignored_nodes_are_bypassed() {
     let graph = validate(nodes, connections).expect("valid");
     let without = apply_ignore_nodes(&graph, &["cut".into(), "small".into()]).expect("valid");
     assert_eq!(without.connections, vec![conn("in", "out")]);
-    assert!(render_plans(&without)[0].steps.is_empty());
+    assert_eq!(render_plans(&without)[0].source, Source::Input("in".into()));
 }
 
 #[test]

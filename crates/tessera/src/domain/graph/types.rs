@@ -1,8 +1,10 @@
-//! The node type table: every type, its role in a graph and its parameters,
-//! plus the catalogue served by `GET /node_types`.
+//! The model of the node type table (roles, parameters, kinds, defaults),
+//! type lookup and the catalogue served by `GET /node_types`. The table
+//! itself is in `table.rs`.
 
 use serde_json::{Map, Value, json};
 
+use super::table::NODE_TYPES;
 use super::{GraphError, node_label};
 
 /// Where a node type may sit in a graph.
@@ -12,6 +14,9 @@ pub(super) enum Role {
     Input,
     /// Exactly one incoming edge, at least one outgoing edge.
     Transform,
+    /// Two or more incoming edges (joined in connection order), at least one
+    /// outgoing edge.
+    Join,
     /// Produces an output: one incoming edge, no outgoing edge.
     Output,
 }
@@ -21,6 +26,7 @@ impl Role {
         match self {
             Role::Input => "input",
             Role::Transform => "transform",
+            Role::Join => "join",
             Role::Output => "output",
         }
     }
@@ -52,17 +58,38 @@ pub(super) struct ParamSpec {
 
 /// The JSON type of a parameter and its allowed range.
 pub(super) enum Kind {
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    /// Any JSON number (integer or not).
+    Number {
+        min: f64,
+        max: f64,
+    },
     Choice(&'static [&'static str]),
+    /// A string of `min_chars..=max_chars` characters.
+    Text {
+        min_chars: usize,
+        max_chars: usize,
+    },
+    /// An SRT or WebVTT document of at most `max_bytes`; a document that
+    /// does not parse is malformed (400), naming the line.
+    Subtitles {
+        max_bytes: usize,
+    },
 }
 
 /// What a parameter is when the caller leaves it out.
 pub(super) enum Default {
+    /// The caller must give it.
+    Required,
     /// Left out of `params_used`; the meaning of "absent" is in `describe`.
     Absent {
         describe: &'static str,
     },
     Int(i64),
+    Float(f64),
     Str(&'static str),
     /// Derived from another parameter of the same node; re-derived when that
     /// parameter is overridden alone.
@@ -106,20 +133,12 @@ fn type_json(ty: &NodeType) -> Value {
 fn param_json(spec: &ParamSpec) -> Value {
     let mut out = Map::new();
     out.insert("name".into(), spec.name.into());
-    match spec.kind {
-        Kind::Integer { min, max } => {
-            out.insert("type".into(), "integer".into());
-            out.insert("min".into(), min.into());
-            out.insert("max".into(), max.into());
-        }
-        Kind::Choice(values) => {
-            out.insert("type".into(), "string".into());
-            out.insert("allowed_values".into(), values.to_vec().into());
-        }
-    }
+    kind_json(&spec.kind, &mut out);
     let (default, default_description) = match &spec.default {
+        Default::Required => (Value::Null, None),
         Default::Absent { describe } => (Value::Null, Some(*describe)),
         Default::Int(v) => (Value::from(*v), None),
+        Default::Float(v) => (Value::from(*v), None),
         Default::Str(v) => (Value::from(*v), None),
         Default::Follows { describe, .. } => (Value::Null, Some(*describe)),
     };
@@ -127,165 +146,44 @@ fn param_json(spec: &ParamSpec) -> Value {
     if let Some(text) = default_description {
         out.insert("default_description".into(), text.into());
     }
-    out.insert("required".into(), false.into());
+    let required = matches!(spec.default, Default::Required);
+    out.insert("required".into(), required.into());
     out.insert("description".into(), spec.description.into());
     Value::Object(out)
 }
 
-/// The node types. Order is the catalogue order.
-static NODE_TYPES: &[NodeType] = &[
-    NodeType {
-        name: "video_input",
-        role: Role::Input,
-        description: "Entry point: one input video slot.",
-        params: &[],
-        check: no_rules,
-    },
-    NodeType {
-        name: "trim",
-        role: Role::Transform,
-        description: "Keep the span from start_ms to end_ms.",
-        params: TRIM_PARAMS,
-        check: check_trim,
-    },
-    NodeType {
-        name: "resize",
-        role: Role::Transform,
-        description: "Scale keeping the aspect ratio; with both width and height, fit inside that box.",
-        params: RESIZE_PARAMS,
-        check: check_resize,
-    },
-    NodeType {
-        name: "render",
-        role: Role::Output,
-        description: "Encode one output. Every path from a video_input to a render is one output.",
-        params: RENDER_PARAMS,
-        check: check_render,
-    },
-];
-
-static TRIM_PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "start_ms",
-        kind: Kind::Integer {
-            min: 0,
-            max: i64::MAX,
-        },
-        default: Default::Int(0),
-        description: "Start of the kept span, in milliseconds from the start of the video.",
-    },
-    ParamSpec {
-        name: "end_ms",
-        kind: Kind::Integer {
-            min: 1,
-            max: i64::MAX,
-        },
-        default: Default::Absent {
-            describe: "end of the video",
-        },
-        description: "End of the kept span, in milliseconds; must be greater than start_ms. Clamped to the end of the video.",
-    },
-];
-
-static RESIZE_PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "width",
-        kind: Kind::Integer { min: 16, max: 7680 },
-        default: Default::Absent {
-            describe: "follows from height and the aspect ratio",
-        },
-        description: "Target width in pixels. Give width, height or both.",
-    },
-    ParamSpec {
-        name: "height",
-        kind: Kind::Integer { min: 16, max: 7680 },
-        default: Default::Absent {
-            describe: "follows from width and the aspect ratio",
-        },
-        description: "Target height in pixels. Give width, height or both.",
-    },
-];
-
-static RENDER_PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "format",
-        kind: Kind::Choice(&["mp4", "webm"]),
-        default: Default::Str("mp4"),
-        description: "Output container.",
-    },
-    ParamSpec {
-        name: "video_codec",
-        kind: Kind::Choice(&["h264", "vp9"]),
-        default: Default::Follows {
-            param: "format",
-            derive: codec_for_format,
-            describe: "h264 for mp4, vp9 for webm",
-        },
-        description: "Video codec: h264 with mp4, vp9 with webm.",
-    },
-    ParamSpec {
-        name: "crf",
-        kind: Kind::Integer { min: 0, max: 51 },
-        default: Default::Int(23),
-        description: "Constant rate factor: lower is better quality and larger files.",
-    },
-    ParamSpec {
-        name: "max_height",
-        kind: Kind::Integer {
-            min: 144,
-            max: 4320,
-        },
-        default: Default::Absent { describe: "no cap" },
-        description: "Scale down (keeping the aspect ratio) when the video is taller than this.",
-    },
-];
-
-fn no_rules(_: &str, _: &Map<String, Value>) -> Result<(), GraphError> {
-    Ok(())
-}
-
-fn check_trim(node_id: &str, params: &Map<String, Value>) -> Result<(), GraphError> {
-    let start = params.get("start_ms").and_then(Value::as_u64).unwrap_or(0);
-    match params.get("end_ms").and_then(Value::as_u64) {
-        Some(end) if end <= start => Err(GraphError::OutOfRange(format!(
-            "{}: end_ms must be greater than start_ms (got start_ms {start}, end_ms {end})",
-            node_label(node_id)
-        ))),
-        _ => Ok(()),
-    }
-}
-
-fn check_resize(node_id: &str, params: &Map<String, Value>) -> Result<(), GraphError> {
-    if params.contains_key("width") || params.contains_key("height") {
-        return Ok(());
-    }
-    Err(GraphError::Invalid(format!(
-        "{}: resize needs width, height or both",
-        node_label(node_id)
-    )))
-}
-
-fn check_render(node_id: &str, params: &Map<String, Value>) -> Result<(), GraphError> {
-    let format = params
-        .get("format")
-        .and_then(Value::as_str)
-        .unwrap_or("mp4");
-    let codec = params.get("video_codec").and_then(Value::as_str);
-    let expected = codec_for_format(params);
-    match codec {
-        Some(codec) if Some(codec) != expected.as_str() => Err(GraphError::OutOfRange(format!(
-            "{}: video_codec {codec:?} cannot be used with format {format:?} (use {expected})",
-            node_label(node_id)
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// The only codec each container is offered with.
-fn codec_for_format(params: &Map<String, Value>) -> Value {
-    match params.get("format").and_then(Value::as_str) {
-        Some("webm") => "vp9".into(),
-        _ => "h264".into(),
+fn kind_json(kind: &Kind, out: &mut Map<String, Value>) {
+    let mut put = |key: &str, value: Value| {
+        out.insert(key.into(), value);
+    };
+    match *kind {
+        Kind::Integer { min, max } => {
+            put("type", "integer".into());
+            put("min", min.into());
+            put("max", max.into());
+        }
+        Kind::Number { min, max } => {
+            put("type", "number".into());
+            put("min", min.into());
+            put("max", max.into());
+        }
+        Kind::Choice(values) => {
+            put("type", "string".into());
+            put("allowed_values", values.to_vec().into());
+        }
+        Kind::Text {
+            min_chars,
+            max_chars,
+        } => {
+            put("type", "string".into());
+            put("min_length", min_chars.into());
+            put("max_length", max_chars.into());
+        }
+        Kind::Subtitles { max_bytes } => {
+            put("type", "string".into());
+            put("format", "srt or webvtt".into());
+            put("max_bytes", max_bytes.into());
+        }
     }
 }
 
@@ -293,39 +191,105 @@ fn codec_for_format(params: &Map<String, Value>) -> Value {
 mod tests {
     use super::*;
 
+    fn types() -> Vec<Value> {
+        catalogue()["node_types"].as_array().expect("array").clone()
+    }
+
+    fn of_type(name: &str) -> Value {
+        types()
+            .into_iter()
+            .find(|t| t["type"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+    }
+
+    fn param(ty: &str, name: &str) -> Value {
+        of_type(ty)["params"]
+            .as_array()
+            .expect("params")
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{ty}.{name} missing"))
+    }
+
     #[test]
-    fn catalogue_lists_every_type_with_its_params() {
-        let cat = catalogue();
-        let types = cat["node_types"].as_array().expect("array");
-        let names: Vec<_> = types.iter().map(|t| t["type"].as_str()).collect();
+    fn catalogue_lists_every_type_of_the_product_in_order() {
+        let names: Vec<_> = types()
+            .iter()
+            .map(|t| t["type"].as_str().unwrap_or_default().to_owned())
+            .collect();
         assert_eq!(
             names,
             [
-                Some("video_input"),
-                Some("trim"),
-                Some("resize"),
-                Some("render")
+                "video_input",
+                "trim",
+                "reframe",
+                "resize",
+                "speed",
+                "remove_silence",
+                "normalize_audio",
+                "text_overlay",
+                "captions",
+                "clips",
+                "concat",
+                "render"
             ]
         );
-        let render = &types[3];
+    }
+
+    #[test]
+    fn every_param_has_a_type_a_default_entry_and_a_description() {
+        for ty in types() {
+            assert!(ty["description"].as_str().is_some_and(|d| !d.is_empty()));
+            for p in ty["params"].as_array().expect("params") {
+                assert!(p["type"].is_string(), "{p}");
+                assert!(p.get("default").is_some(), "{p}");
+                assert!(p["required"].is_boolean(), "{p}");
+                assert!(p["description"].as_str().is_some_and(|d| !d.is_empty()));
+            }
+        }
+    }
+
+    #[test]
+    fn render_params_show_limits_defaults_and_allowed_values() {
+        let render = of_type("render");
         assert_eq!(render["role"], "output");
-        let crf = &render["params"][2];
-        assert_eq!(crf["name"], "crf");
-        assert_eq!(crf["type"], "integer");
-        assert_eq!(crf["default"], 23);
-        assert_eq!(crf["min"], 0);
-        assert_eq!(crf["max"], 51);
-        let format = &render["params"][0];
-        assert_eq!(format["allowed_values"], json!(["mp4", "webm"]));
+        let crf = param("render", "crf");
+        assert_eq!(
+            (&crf["type"], &crf["default"], &crf["min"], &crf["max"]),
+            (&json!("integer"), &json!(23), &json!(0), &json!(51))
+        );
+        assert_eq!(
+            param("render", "format")["allowed_values"],
+            json!(["mp4", "webm"])
+        );
     }
 
     #[test]
     fn catalogue_explains_defaults_that_are_not_constants() {
-        let cat = catalogue();
-        let end_ms = &cat["node_types"][1]["params"][1];
-        assert_eq!(end_ms["name"], "end_ms");
+        let end_ms = param("trim", "end_ms");
         assert_eq!(end_ms["default"], Value::Null);
         assert_eq!(end_ms["default_description"], "end of the video");
+    }
+
+    #[test]
+    fn required_params_and_number_ranges_are_shown() {
+        let factor = param("speed", "factor");
+        assert_eq!(factor["required"], true);
+        assert_eq!(factor["type"], "number");
+        assert_eq!(
+            (&factor["min"], &factor["max"]),
+            (&json!(0.25), &json!(4.0))
+        );
+        let text = param("text_overlay", "text");
+        assert_eq!(text["required"], true);
+        assert_eq!(
+            (&text["min_length"], &text["max_length"]),
+            (&json!(1), &json!(500))
+        );
+        assert_eq!(param("captions", "subtitles")["max_bytes"], 1_000_000);
+        assert_eq!(param("normalize_audio", "target_lufs")["default"], -14.0);
+        assert_eq!(of_type("concat")["role"], "join");
     }
 
     #[test]

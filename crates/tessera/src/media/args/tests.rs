@@ -1,8 +1,8 @@
-//! Pure tests of the argument lists.
+//! Pure tests of the argument pieces: guards, seeking, encoders, thumbnails.
 
 use std::path::Path;
 
-use crate::domain::graph::{Format, RenderParams, RenderPlan, Step, VideoCodec};
+use crate::domain::graph::{Format, RenderParams, VideoCodec};
 
 use super::*;
 
@@ -17,32 +17,13 @@ fn probe(has_audio: bool) -> Probe {
     }
 }
 
-fn plan(steps: Vec<Step>, format: Format, video_codec: VideoCodec) -> RenderPlan {
-    RenderPlan {
-        input_node: "in".into(),
-        render_node: "out".into(),
-        steps,
-        render: RenderParams {
-            format,
-            video_codec,
-            crf: 28,
-            max_height: None,
-        },
+fn render(format: Format, video_codec: VideoCodec) -> RenderParams {
+    RenderParams {
+        format,
+        video_codec,
+        crf: 28,
+        max_height: None,
     }
-}
-
-fn mp4(steps: Vec<Step>) -> RenderPlan {
-    plan(steps, Format::Mp4, VideoCodec::H264)
-}
-
-fn args_for(plan: &RenderPlan, has_audio: bool) -> Vec<String> {
-    render_args(
-        plan,
-        Path::new("/data/in.mp4"),
-        &probe(has_audio),
-        Path::new("/data/out.mp4"),
-    )
-    .expect("args")
 }
 
 /// The value following `flag`, if the flag is present.
@@ -51,22 +32,22 @@ fn value_of<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     args.get(at + 1).map(String::as_str)
 }
 
-fn position(args: &[String], item: &str) -> usize {
-    args.iter()
-        .position(|a| a == item)
-        .unwrap_or_else(|| panic!("{item} missing in {args:?}"))
-}
-
 #[test]
-fn the_input_is_guarded_and_read_as_a_local_file() {
-    let args = args_for(&mp4(vec![]), true);
-    let input = position(&args, "-i");
-    assert_eq!(args[input + 1], "file:/data/in.mp4");
-    assert_eq!(value_of(&args, "-protocol_whitelist"), Some("file"));
-    assert_eq!(value_of(&args, "-format_whitelist"), Some(DEMUXERS));
-    assert!(position(&args, "-protocol_whitelist") < input);
-    assert!(position(&args, "-format_whitelist") < input);
-    assert!(args.contains(&"-nostdin".to_owned()) && args.contains(&"-hide_banner".to_owned()));
+fn inputs_are_guarded_and_read_as_local_files() {
+    let args = input_args(Path::new("/data/in.mp4")).expect("args");
+    assert_eq!(
+        args,
+        [
+            "-protocol_whitelist",
+            "file",
+            "-format_whitelist",
+            DEMUXERS,
+            "-i",
+            "file:/data/in.mp4"
+        ]
+    );
+    let colon = input_args(Path::new("http:evil.mp4")).expect("args");
+    assert_eq!(colon.last().map(String::as_str), Some("file:http:evil.mp4"));
 }
 
 #[test]
@@ -79,146 +60,74 @@ fn the_allow_list_has_no_playlist_concat_or_image_demuxers() {
         "ffmetadata",
         "tee",
         "data",
+        "srt",
+        "webvtt",
+        "ass",
     ] {
         assert!(!DEMUXERS.split(',').any(|d| d == refused), "{refused}");
     }
 }
 
 #[test]
-fn there_is_exactly_one_input_and_one_output() {
-    let args = args_for(&mp4(vec![]), true);
-    assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1);
-    assert_eq!(args.last().map(String::as_str), Some("file:/data/out.mp4"));
+fn seeking_skips_the_start_and_stops_after_the_length() {
+    let window = |start_ms, length_ms| Window {
+        start_ms,
+        length_ms,
+    };
+    assert_eq!(
+        seek_args(window(1000, 2000), 5312),
+        ["-ss", "1.000", "-t", "2.000"]
+    );
+    assert_eq!(seek_args(window(2500, 2812), 5312), ["-ss", "2.500"]);
+    assert_eq!(seek_args(window(0, 1200), 5312), ["-t", "1.200"]);
+    assert!(seek_args(window(0, 5312), 5312).is_empty());
 }
 
 #[test]
-fn mp4_uses_x264_aac_and_faststart() {
-    let args = args_for(&mp4(vec![]), true);
+fn mp4_uses_x264_yuv420p_stereo_aac_and_faststart() {
+    let mp4 = render(Format::Mp4, VideoCodec::H264);
+    let mut args = encoder_args(&mp4, true);
+    args.extend(output_args(&mp4, Path::new("/data/out.mp4")).expect("args"));
     assert_eq!(value_of(&args, "-c:v"), Some("libx264"));
     assert_eq!(value_of(&args, "-preset"), Some("veryfast"));
     assert_eq!(value_of(&args, "-crf"), Some("28"));
     assert_eq!(value_of(&args, "-pix_fmt"), Some("yuv420p"));
     assert_eq!(value_of(&args, "-c:a"), Some("aac"));
-    assert_eq!(value_of(&args, "-b:a"), Some("128k"));
+    assert_eq!(value_of(&args, "-ac"), Some("2"));
     assert_eq!(value_of(&args, "-movflags"), Some("+faststart"));
     assert_eq!(value_of(&args, "-f"), Some("mp4"));
+    assert_eq!(args.last().map(String::as_str), Some("file:/data/out.mp4"));
 }
 
 #[test]
 fn webm_uses_vp9_in_constant_quality_and_opus() {
-    let webm = plan(vec![], Format::Webm, VideoCodec::Vp9);
-    let args = args_for(&webm, true);
+    let webm = render(Format::Webm, VideoCodec::Vp9);
+    let mut args = encoder_args(&webm, true);
+    args.extend(output_args(&webm, Path::new("/o.webm")).expect("args"));
     assert_eq!(value_of(&args, "-c:v"), Some("libvpx-vp9"));
     assert_eq!(value_of(&args, "-b:v"), Some("0"));
-    assert_eq!(value_of(&args, "-crf"), Some("28"));
     assert_eq!(value_of(&args, "-deadline"), Some("realtime"));
     assert_eq!(value_of(&args, "-c:a"), Some("libopus"));
     assert_eq!(value_of(&args, "-f"), Some("webm"));
     assert_eq!(value_of(&args, "-movflags"), None);
-    assert_eq!(output_extension(&webm.render), "webm");
-    assert_eq!(output_extension(&mp4(vec![]).render), "mp4");
+    assert_eq!(output_extension(&webm), "webm");
+    assert_eq!(
+        output_extension(&render(Format::Mp4, VideoCodec::H264)),
+        "mp4"
+    );
+}
+
+#[test]
+fn outputs_without_audio_say_so() {
+    let args = encoder_args(&render(Format::Mp4, VideoCodec::H264), false);
+    assert!(args.contains(&"-an".to_owned()));
+    assert_eq!(value_of(&args, "-c:a"), None);
 }
 
 #[test]
 fn mismatched_codec_and_container_are_refused() {
-    let bad = plan(vec![], Format::Mp4, VideoCodec::Vp9);
-    let err = render_args(&bad, Path::new("/in"), &probe(true), Path::new("/out")).unwrap_err();
+    let err = check_codec(&render(Format::Mp4, VideoCodec::Vp9)).unwrap_err();
     assert!(matches!(err, MediaError::Unsupported(_)), "{err:?}");
-}
-
-#[test]
-fn inputs_without_audio_render_without_audio() {
-    let args = args_for(&mp4(vec![]), false);
-    assert!(args.contains(&"-an".to_owned()));
-    assert_eq!(value_of(&args, "-c:a"), None);
-    assert!(!args.iter().any(|a| a.contains("0:a")));
-}
-
-#[test]
-fn audio_is_mapped_when_present() {
-    let args = args_for(&mp4(vec![]), true);
-    assert!(args.windows(2).any(|w| w[0] == "-map" && w[1] == "0:a:0"));
-    assert!(!args.contains(&"-an".to_owned()));
-}
-
-#[test]
-fn a_leading_trim_becomes_input_seeking() {
-    let steps = vec![
-        Step::Trim {
-            start_ms: 1000,
-            end_ms: Some(3000),
-        },
-        Step::Resize {
-            width: Some(320),
-            height: None,
-        },
-    ];
-    let args = args_for(&mp4(steps), true);
-    let input = position(&args, "-i");
-    assert_eq!(value_of(&args, "-ss"), Some("1.000"));
-    assert_eq!(value_of(&args, "-t"), Some("2.000"));
-    assert!(position(&args, "-ss") < input && position(&args, "-t") < input);
-    assert_eq!(
-        value_of(&args, "-filter_complex"),
-        Some("[0:V:0]scale=320:180,setsar=1[v]")
-    );
-}
-
-#[test]
-fn an_untrimmed_render_neither_seeks_nor_limits() {
-    let args = args_for(&mp4(vec![]), true);
-    assert_eq!(value_of(&args, "-ss"), None);
-    assert_eq!(value_of(&args, "-t"), None);
-}
-
-#[test]
-fn a_trim_to_the_end_only_seeks() {
-    let steps = vec![Step::Trim {
-        start_ms: 2500,
-        end_ms: None,
-    }];
-    let args = args_for(&mp4(steps), true);
-    assert_eq!(value_of(&args, "-ss"), Some("2.500"));
-    assert_eq!(value_of(&args, "-t"), None);
-}
-
-#[test]
-fn a_trim_from_the_start_only_limits() {
-    let steps = vec![Step::Trim {
-        start_ms: 0,
-        end_ms: Some(1200),
-    }];
-    let args = args_for(&mp4(steps), true);
-    assert_eq!(value_of(&args, "-ss"), None);
-    assert_eq!(value_of(&args, "-t"), Some("1.200"));
-}
-
-#[test]
-fn a_trim_after_the_end_is_an_error() {
-    let steps = vec![Step::Trim {
-        start_ms: 6000,
-        end_ms: None,
-    }];
-    let err =
-        render_args(&mp4(steps), Path::new("/in"), &probe(true), Path::new("/o")).unwrap_err();
-    assert!(matches!(err, MediaError::TrimOutOfRange { .. }), "{err:?}");
-    assert_eq!(
-        err.to_string(),
-        "trim starts at 6000 ms, but the video is only 5312 ms long"
-    );
-}
-
-#[test]
-fn paths_with_colons_stay_files() {
-    let args = render_args(
-        &mp4(vec![]),
-        Path::new("http:evil.mp4"),
-        &probe(true),
-        Path::new("out:1.mp4"),
-    )
-    .expect("args");
-    assert_eq!(value_of(&args, "-i"), Some("file:http:evil.mp4"));
-    assert_eq!(args.last().map(String::as_str), Some("file:out:1.mp4"));
 }
 
 #[test]

@@ -155,3 +155,35 @@ fn seconds_are_formatted_with_milliseconds() {
     assert_eq!(seconds(61_001), "61.001");
     assert_eq!(seconds(-40), "-0.040");
 }
+
+#[test]
+fn frame_rates_are_read_as_fractions_with_a_fallback() {
+    assert_eq!(
+        parse_frame_rate(b"30000/1001\n30/1\n"),
+        FrameRate {
+            num: 30000,
+            den: 1001
+        }
+    );
+    assert_eq!(
+        parse_frame_rate(b"0/0\n25/1\n"),
+        FrameRate { num: 25, den: 1 }
+    );
+    assert_eq!(parse_frame_rate(b"90000/1\n"), FrameRate::default());
+    assert_eq!(parse_frame_rate(b""), FrameRate::default());
+    assert_eq!(FrameRate::default().to_string(), "30/1");
+}
+
+#[test]
+fn the_frame_rate_probe_is_guarded_and_reads_one_stream() {
+    let args = frame_rate_args("/v.mp4");
+    assert!(
+        args.windows(2)
+            .any(|w| w[0] == "-protocol_whitelist" && w[1] == "file")
+    );
+    assert!(
+        args.windows(2)
+            .any(|w| w[0] == "-select_streams" && w[1] == "V:0")
+    );
+    assert_eq!(args.last().map(String::as_str), Some("file:/v.mp4"));
+}

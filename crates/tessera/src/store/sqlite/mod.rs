@@ -256,6 +256,14 @@ impl Store for SqliteStore {
     async fn agent(&self, user: UserId, id: AgentId) -> StoreResult<Option<AgentRecord>> {
         self.read(move |c| runs::agent(c, user, id)).await
     }
+    async fn update_agent(&self, agent: &AgentRecord) -> StoreResult<()> {
+        let agent = agent.clone();
+        self.write(move |tx| runs::update_agent(tx, &agent)).await
+    }
+    async fn delete_agent(&self, user: UserId, id: AgentId, now: i64) -> StoreResult<()> {
+        self.write(move |tx| runs::delete_agent(tx, user, id, now))
+            .await
+    }
     async fn list_agents(
         &self,
         user: UserId,
@@ -283,10 +291,53 @@ impl Store for SqliteStore {
         self.write(move |tx| runs::claim(tx, &owner, now, lease_until, limit))
             .await
     }
-    async fn renew_run_lease(&self, id: RunId, owner: &str, lease_until: i64) -> StoreResult<bool> {
+    async fn check_in_run(
+        &self,
+        id: RunId,
+        owner: &str,
+        lease_until: Option<i64>,
+    ) -> StoreResult<RunControl> {
         let owner = owner.to_owned();
-        self.write(move |tx| runs::renew(tx, id, &owner, lease_until))
-            .await
+        match lease_until {
+            Some(until) => {
+                self.write(move |tx| runs::check_in(tx, id, &owner, Some(until)))
+                    .await
+            }
+            None => {
+                self.read(move |c| runs::check_in(c, id, &owner, None))
+                    .await
+            }
+        }
+    }
+    async fn release_run(&self, id: RunId, owner: &str) -> StoreResult<()> {
+        let owner = owner.to_owned();
+        self.write(move |tx| runs::release(tx, id, &owner)).await
+    }
+    async fn list_runs(&self, user: UserId, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+        let filter = filter.clone();
+        self.read(move |c| runs::list(c, user, &filter)).await
+    }
+    async fn cancel_run(
+        &self,
+        user: UserId,
+        id: RunId,
+        now: i64,
+        finished_event: NewEvent,
+    ) -> StoreResult<CancelOutcome> {
+        self.write(move |tx| {
+            let outcome = runs::cancel(tx, user, id, now)?;
+            if outcome == CancelOutcome::Cancelled {
+                outbox::insert_event(tx, &finished_event)?;
+            }
+            Ok(outcome)
+        })
+        .await
+    }
+    async fn resume_run(&self, user: UserId, id: RunId, now: i64) -> StoreResult<()> {
+        self.write(move |tx| runs::resume(tx, user, id, now)).await
+    }
+    async fn render_files(&self, user: UserId, id: RenderId) -> StoreResult<Option<FileRef>> {
+        self.read(move |c| runs::render_files(c, user, id)).await
     }
     async fn start_run(&self, update: RunStarted, event: NewEvent) -> StoreResult<bool> {
         self.write(move |tx| {

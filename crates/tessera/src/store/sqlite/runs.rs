@@ -5,9 +5,11 @@ use serde_json::json;
 
 use super::{SqlContext, from_json, parse_id, to_json};
 use crate::domain::graph::{AgentGraph, Connection as Edge, NodeSpec};
-use crate::domain::ids::{AgentId, RunId, UserId};
+use crate::domain::ids::{AgentId, RenderId, RunId, UserId};
+use crate::domain::payload::FileRef;
 use crate::store::{
-    AgentRecord, RunFinished, RunRecord, RunStarted, RunStatus, StoreError, StoreResult,
+    AgentRecord, CancelOutcome, RunControl, RunFilter, RunFinished, RunRecord, RunStarted,
+    RunStatus, StoreError, StoreResult,
 };
 
 fn graph_json(g: &AgentGraph) -> StoreResult<String> {
@@ -105,10 +107,44 @@ pub fn list_agents(
     .collect()
 }
 
+pub fn update_agent(tx: &Transaction<'_>, a: &AgentRecord) -> StoreResult<()> {
+    let n = tx
+        .execute(
+            "UPDATE agents SET name = ?3, description = ?4, graph = ?5, updated_at = ?6
+             WHERE id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
+            (
+                a.id.to_string(),
+                a.user_id.to_string(),
+                &a.name,
+                &a.description,
+                graph_json(&a.graph)?,
+                a.updated_at,
+            ),
+        )
+        .sql("update agent")?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub fn delete_agent(tx: &Transaction<'_>, user: UserId, id: AgentId, now: i64) -> StoreResult<()> {
+    let n = tx
+        .execute(
+            "UPDATE agents SET deleted_at = ?3 WHERE id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
+            (id.to_string(), user.to_string(), now),
+        )
+        .sql("delete agent")?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 pub fn insert_run(tx: &Transaction<'_>, run: &RunRecord) -> StoreResult<()> {
     tx.execute(
-        "INSERT INTO runs (id, agent_id, user_id, status, sources, callback_url, graph, triggered_by, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO runs (id, agent_id, user_id, status, sources, callback_url, graph, triggered_by, created_at, multi_input)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         (
             run.id.to_string(),
             run.agent_id.to_string(),
@@ -119,19 +155,23 @@ pub fn insert_run(tx: &Transaction<'_>, run: &RunRecord) -> StoreResult<()> {
             graph_json(&run.graph)?,
             to_json(&run.triggered_by)?,
             run.created_at,
+            run.multi_input,
         ),
     )
     .sql("insert run")?;
     Ok(())
 }
 
-const RUN_COLUMNS: &str = "id, agent_id, user_id, status, sources, callback_url, graph, triggered_by, inputs, outputs, errors, status_message, created_at, started_at, finished_at";
+const RUN_COLUMNS: &str = "id, agent_id, user_id, status, sources, callback_url, graph, triggered_by, inputs, outputs, errors, status_message, created_at, started_at, finished_at, attempt, cancel_requested_at, multi_input";
 
 struct RunRow {
     text: [Option<String>; 12],
     created_at: i64,
     started_at: Option<i64>,
     finished_at: Option<i64>,
+    attempt: u32,
+    cancel_requested_at: Option<i64>,
+    multi_input: bool,
 }
 
 fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
@@ -144,6 +184,9 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         created_at: r.get(12)?,
         started_at: r.get(13)?,
         finished_at: r.get(14)?,
+        attempt: r.get(15)?,
+        cancel_requested_at: r.get(16)?,
+        multi_input: r.get(17)?,
     })
 }
 
@@ -186,6 +229,9 @@ fn run_from(row: RunRow) -> StoreResult<RunRecord> {
         created_at: row.created_at,
         started_at: row.started_at,
         finished_at: row.finished_at,
+        attempt: row.attempt,
+        cancel_requested: row.cancel_requested_at.is_some(),
+        multi_input: row.multi_input,
     })
 }
 
@@ -223,14 +269,155 @@ pub fn claim(
     Ok(runs)
 }
 
-pub fn renew(tx: &Transaction<'_>, id: RunId, owner: &str, lease_until: i64) -> StoreResult<bool> {
-    let n = tx
-        .execute(
+/// Extend the lease (when `lease_until` is given) and report the run's control state.
+pub fn check_in(
+    conn: &Connection,
+    id: RunId,
+    owner: &str,
+    lease_until: Option<i64>,
+) -> StoreResult<RunControl> {
+    if let Some(until) = lease_until {
+        conn.execute(
             "UPDATE runs SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2 AND status IN ('queued', 'running')",
-            (id.to_string(), owner, lease_until),
+            (id.to_string(), owner, until),
         )
         .sql("renew run lease")?;
-    Ok(n == 1)
+    }
+    let row: Option<(Option<String>, String, Option<i64>)> = conn
+        .query_row(
+            "SELECT lease_owner, status, cancel_requested_at FROM runs WHERE id = ?1",
+            [id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .sql("read run control")?;
+    Ok(match row {
+        Some((lease_owner, status, cancel)) => RunControl {
+            held: lease_owner.as_deref() == Some(owner)
+                && matches!(status.as_str(), "queued" | "running"),
+            cancel_requested: cancel.is_some(),
+        },
+        None => RunControl {
+            held: false,
+            cancel_requested: false,
+        },
+    })
+}
+
+pub fn release(tx: &Transaction<'_>, id: RunId, owner: &str) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
+        (id.to_string(), owner),
+    )
+    .sql("release run")?;
+    Ok(())
+}
+
+pub fn list(conn: &Connection, user: UserId, f: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+    let statuses: Vec<&str> = f.statuses.iter().map(|s| s.as_str()).collect();
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs
+         WHERE user_id = ?1 AND (?2 IS NULL OR agent_id = ?2)
+           AND (?3 = '[]' OR status IN (SELECT value FROM json_each(?3)))
+           AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5)
+           AND (?6 IS NULL OR id < ?6)
+         ORDER BY id DESC LIMIT ?7"
+    );
+    let mut stmt = conn.prepare_cached(&sql).sql("prepare list runs")?;
+    let rows = stmt
+        .query_map(
+            (
+                user.to_string(),
+                f.agent_id.map(|a| a.to_string()),
+                to_json(&statuses)?,
+                f.from,
+                f.to,
+                f.before.map(|b| b.to_string()),
+                f.limit,
+            ),
+            run_row,
+        )
+        .sql("list runs")?;
+    rows.map(|r| r.sql("read run").and_then(run_from)).collect()
+}
+
+pub fn cancel(
+    tx: &Transaction<'_>,
+    user: UserId,
+    id: RunId,
+    now: i64,
+) -> StoreResult<CancelOutcome> {
+    let row: Option<(String, Option<i64>)> = tx
+        .query_row(
+            "SELECT status, lease_until FROM runs WHERE id = ?1 AND user_id = ?2",
+            (id.to_string(), user.to_string()),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .sql("read run for cancel")?;
+    let Some((status, lease_until)) = row else {
+        return Err(StoreError::NotFound);
+    };
+    match status.as_str() {
+        "queued" if lease_until.is_none_or(|t| t < now) => {
+            tx.execute(
+                "UPDATE runs SET status = 'cancelled', finished_at = ?2, cancel_requested_at = ?2,
+                        status_message = 'cancelled before it started', lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1",
+                (id.to_string(), now),
+            )
+            .sql("cancel queued run")?;
+            Ok(CancelOutcome::Cancelled)
+        }
+        "queued" | "running" => {
+            tx.execute(
+                "UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, ?2) WHERE id = ?1",
+                (id.to_string(), now),
+            )
+            .sql("request cancel")?;
+            Ok(CancelOutcome::Requested)
+        }
+        other => Err(StoreError::Conflict(format!(
+            "the run has already ended ({other})"
+        ))),
+    }
+}
+
+pub fn resume(tx: &Transaction<'_>, user: UserId, id: RunId, now: i64) -> StoreResult<()> {
+    let n = tx
+        .execute(
+            "UPDATE runs SET status = 'queued', attempt = attempt + 1, cancel_requested_at = NULL,
+                    finished_at = NULL, started_at = NULL, created_at = created_at,
+                    status_message = 'resumed', lease_owner = NULL, lease_until = ?3
+             WHERE id = ?1 AND user_id = ?2 AND status IN ('failed', 'cancelled')",
+            (id.to_string(), user.to_string(), now - 1),
+        )
+        .sql("resume run")?;
+    if n == 1 {
+        return Ok(());
+    }
+    match run(tx, Some(user), id)? {
+        None => Err(StoreError::NotFound),
+        Some(r) => Err(StoreError::Conflict(format!(
+            "only failed or cancelled runs can be resumed; this one is {}",
+            r.status.as_str()
+        ))),
+    }
+}
+
+pub fn render_files(conn: &Connection, user: UserId, id: RenderId) -> StoreResult<Option<FileRef>> {
+    conn.query_row(
+        "SELECT video_key, thumbnail_key FROM renders WHERE id = ?1 AND user_id = ?2",
+        (id.to_string(), user.to_string()),
+        |r| {
+            Ok(FileRef {
+                video_key: r.get(0)?,
+                thumbnail_key: r.get(1)?,
+            })
+        },
+    )
+    .optional()
+    .sql("read render")
 }
 
 pub fn mark_started(tx: &Transaction<'_>, u: &RunStarted) -> StoreResult<bool> {
@@ -252,15 +439,20 @@ pub fn mark_started(tx: &Transaction<'_>, u: &RunStarted) -> StoreResult<bool> {
 }
 
 pub fn mark_finished(tx: &Transaction<'_>, u: &RunFinished) -> StoreResult<bool> {
+    let status = if u.cancelled {
+        RunStatus::Cancelled
+    } else {
+        RunStatus::from(u.status)
+    };
     let n = tx
         .execute(
             "UPDATE runs SET status = ?3, outputs = ?4, errors = ?5, status_message = ?6, finished_at = ?7,
                              lease_owner = NULL, lease_until = NULL
-             WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+             WHERE id = ?1 AND lease_owner = ?2 AND status IN ('queued', 'running')",
             (
                 u.id.to_string(),
                 &u.owner,
-                RunStatus::from(u.status).as_str(),
+                status.as_str(),
                 to_json(&u.outputs)?,
                 to_json(&u.errors)?,
                 &u.status_message,
@@ -268,7 +460,35 @@ pub fn mark_finished(tx: &Transaction<'_>, u: &RunFinished) -> StoreResult<bool>
             ),
         )
         .sql("mark run finished")?;
-    Ok(n == 1)
+    if n != 1 {
+        return Ok(false);
+    }
+    let user: String = tx
+        .query_row(
+            "SELECT user_id FROM runs WHERE id = ?1",
+            [u.id.to_string()],
+            |r| r.get(0),
+        )
+        .sql("read run owner")?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO renders (id, user_id, run_id, video_key, thumbnail_key, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .sql("prepare insert render")?;
+    for o in &u.outputs {
+        insert
+            .execute((
+                o.id.to_string(),
+                &user,
+                u.id.to_string(),
+                &o.files.video_key,
+                &o.files.thumbnail_key,
+                o.completed_at.timestamp_millis(),
+            ))
+            .sql("insert render")?;
+    }
+    Ok(true)
 }
 
 pub fn counts(conn: &Connection) -> StoreResult<Vec<(RunStatus, u64)>> {

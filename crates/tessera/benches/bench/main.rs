@@ -1,0 +1,38 @@
+//! `make bench`: Tessera measured against baselines on the same machine in the
+//! same session. Every figure is a ratio to its baseline; absolute times on a
+//! shared 2-core machine are noise. Loopback only, bounded in time.
+//!
+//! `--smoke` runs each figure once on tiny inputs (part of `make test`, so the
+//! code cannot rot) and writes nothing.
+
+mod report;
+mod video;
+
+use std::path::PathBuf;
+
+use report::Figure;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let smoke = std::env::args().any(|a| a == "--smoke");
+    let out = std::env::args()
+        .skip_while(|a| a != "--out")
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md"));
+    let mut figures: Vec<Figure> = Vec::new();
+    figures.extend(video::run(smoke).await?);
+    for f in &figures {
+        eprintln!("{}", f.line());
+    }
+    if smoke {
+        eprintln!(
+            "smoke run: {} figures measured; nothing written",
+            figures.len()
+        );
+    } else {
+        std::fs::write(&out, report::markdown(&figures))?;
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}

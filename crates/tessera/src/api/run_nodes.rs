@@ -1,0 +1,240 @@
+//! Controlling a run and looking inside it: cancel, resume, and per-node
+//! status (`GET /agent_run/{id}/nodes`, `node_status_counts`).
+//!
+//! A node's status is derived from what the run recorded: every (job, render
+//! node) pair is a unit of work, completed when its outputs exist, failed when
+//! an error names it (or its job's input failed to ingest); a node's status is
+//! the worst of the units it takes part in.
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json as JsonOut, Router};
+use serde_json::{Value, json};
+
+use super::auth::Auth;
+use super::error::ApiError;
+use super::{AppState, parse_path_id};
+use crate::domain::graph::{AgentGraph, render_plans};
+use crate::domain::ids::{EventId, RunId};
+use crate::domain::payload::{EventBody, FinishedStatus, iso8601};
+use crate::store::{CancelOutcome, NewEvent, RunRecord, RunStatus, StoreError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/agent_run/{id}/cancel", post(cancel))
+        .route("/agent_run/{id}/resume", post(resume))
+        .route("/agent_run/{id}/nodes", get(nodes))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<JsonOut<Value>, ApiError> {
+    let id: RunId = parse_path_id(&id, "run")?;
+    let run = state
+        .store
+        .run(auth.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run not found"))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    // Used only if the run is still queued: it ends here, with its webhook.
+    let event = NewEvent {
+        id: EventId::new(),
+        user_id: run.user_id,
+        run_id: Some(run.id),
+        body: EventBody::RunFinished {
+            agent_id: run.agent_id,
+            run_id: run.id,
+            status: FinishedStatus::Failed,
+            inputs: vec![],
+            outputs: vec![],
+            triggered_by: Some(run.triggered_by.clone()),
+            status_message: Some("cancelled before it started".into()),
+            errors: vec![],
+            cancelled: true,
+        },
+        destinations: run.callback_url.iter().cloned().collect(),
+        attempts_allowed: state.config.retry.attempts_allowed(),
+        created_at: now,
+    };
+    let outcome = state
+        .store
+        .cancel_run(auth.user_id, id, now, event)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("run not found"),
+            other => other.into(),
+        })?;
+    let status = match outcome {
+        CancelOutcome::Cancelled => {
+            state.wake.deliveries.notify_one();
+            "cancelled"
+        }
+        CancelOutcome::Requested => "cancelling",
+    };
+    Ok(JsonOut(json!({ "run_id": id, "status": status })))
+}
+
+async fn resume(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<JsonOut<Value>, ApiError> {
+    let id: RunId = parse_path_id(&id, "run")?;
+    let now = chrono::Utc::now().timestamp_millis();
+    state
+        .store
+        .resume_run(auth.user_id, id, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("run not found"),
+            other => other.into(),
+        })?;
+    state.wake.runs.notify_one();
+    Ok(JsonOut(json!({ "run_id": id, "status": "queued" })))
+}
+
+async fn nodes(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<JsonOut<Value>, ApiError> {
+    let id: RunId = parse_path_id(&id, "run")?;
+    let run = state
+        .store
+        .run(auth.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run not found"))?;
+    let statuses = node_statuses(&run);
+    let now = chrono::Utc::now().timestamp();
+    let nodes: Vec<Value> = run
+        .graph
+        .nodes
+        .iter()
+        .map(|n| {
+            let errors: Vec<&crate::domain::payload::InputError> = run
+                .errors
+                .iter()
+                .filter(|e| match &e.node_id {
+                    Some(node) => *node == n.id,
+                    None => run
+                        .sources
+                        .get(e.input_index)
+                        .is_some_and(|s| s.slot == n.id),
+                })
+                .collect();
+            let outputs: Vec<Value> = run
+                .outputs
+                .iter()
+                .filter(|o| o.render_node == n.id)
+                .map(|o| {
+                    json!({
+                        "id": o.id,
+                        "input_index": o.input_index,
+                        "video_url": state.objects.signed_url(&o.files.video_key, now),
+                        "thumbnail_url": state.objects.signed_url(&o.files.thumbnail_key, now),
+                        "completed_at": iso8601(o.completed_at),
+                    })
+                })
+                .collect();
+            json!({
+                "agent_node_id": n.id,
+                "node_type": n.node_type,
+                "status": statuses.get(&n.id).copied().unwrap_or(NodeStatus::Skipped).as_str(),
+                "errors": errors,
+                "outputs": outputs,
+            })
+        })
+        .collect();
+    Ok(JsonOut(
+        json!({ "run_id": run.id, "status": run.status.as_str(), "nodes": nodes }),
+    ))
+}
+
+/// `node_status_counts` of a run.
+pub fn status_counts(run: &RunRecord) -> Value {
+    let statuses = node_statuses(run);
+    let count = |s: NodeStatus| statuses.values().filter(|v| **v == s).count();
+    json!({
+        "completed": count(NodeStatus::Completed),
+        "in_progress": count(NodeStatus::InProgress) + count(NodeStatus::Pending),
+        "failed": count(NodeStatus::Failed) + count(NodeStatus::Cancelled),
+    })
+}
+
+/// Ordered from best to worst: a node takes the worst status of its units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum NodeStatus {
+    Skipped,
+    Completed,
+    Pending,
+    InProgress,
+    Cancelled,
+    Failed,
+}
+
+impl NodeStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Skipped => "skipped",
+            NodeStatus::Completed => "completed",
+            NodeStatus::Pending => "pending",
+            NodeStatus::InProgress => "in_progress",
+            NodeStatus::Cancelled => "cancelled",
+            NodeStatus::Failed => "failed",
+        }
+    }
+}
+
+fn node_statuses(run: &RunRecord) -> HashMap<String, NodeStatus> {
+    let mut statuses: HashMap<String, NodeStatus> = HashMap::new();
+    for plan in render_plans(&run.graph) {
+        let members = feeding(&run.graph, &plan.render_node);
+        for job in run.jobs() {
+            let unit = unit_status(run, &job, &plan.render_node);
+            for node in &members {
+                let s = statuses.entry(node.clone()).or_insert(NodeStatus::Skipped);
+                *s = (*s).max(unit);
+            }
+        }
+    }
+    statuses
+}
+
+fn unit_status(run: &RunRecord, job: &[usize], render: &str) -> NodeStatus {
+    let lead = job[0];
+    if run
+        .outputs
+        .iter()
+        .any(|o| o.input_index == lead && o.render_node == render)
+    {
+        return NodeStatus::Completed;
+    }
+    let failed = run.errors.iter().any(|e| {
+        job.contains(&e.input_index) && e.node_id.as_deref().is_none_or(|node| node == render)
+    });
+    match (failed, run.status) {
+        (true, _) => NodeStatus::Failed,
+        (false, RunStatus::Queued) => NodeStatus::Pending,
+        (false, RunStatus::Running) => NodeStatus::InProgress,
+        (false, RunStatus::Cancelled) => NodeStatus::Cancelled,
+        (false, _) => NodeStatus::Failed,
+    }
+}
+
+/// `node` and every node upstream of it.
+fn feeding(graph: &AgentGraph, node: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::from([node.to_owned()]);
+    let mut stack = vec![node.to_owned()];
+    while let Some(current) = stack.pop() {
+        for edge in graph.connections.iter().filter(|c| c.target == current) {
+            if seen.insert(edge.source.clone()) {
+                stack.push(edge.source.clone());
+            }
+        }
+    }
+    seen
+}
