@@ -73,13 +73,25 @@ pub struct RunningApp {
     pub store: DynStore,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
+    /// How long shutdown waits for in-flight work: an attempt's deadline plus a margin.
+    grace: std::time::Duration,
 }
 
 impl RunningApp {
-    /// Stop taking work, let in-flight work finish or release it, and wait.
+    /// Stop taking work, let in-flight work finish or release it, and wait
+    /// — for at most the grace period, after which lingering connections
+    /// (a slow download, an idle keep-alive client) are cut.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
-        while self.tasks.join_next().await.is_some() {}
+        let drained = tokio::time::timeout(self.grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("shutdown grace period over; closing what is left");
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
     }
 
     /// Wait until the app stops on its own (it does not, unless a task panics)
@@ -108,6 +120,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     let store = open_store(&config).await?;
     ensure_first_key(&store, &config).await?;
 
+    let owner = node_identity();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -134,15 +147,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         ffprobe: config.ffprobe_path.clone(),
         jobs: config.ffmpeg_jobs,
         max_media_seconds: config.max_media_seconds,
+        job_timeout: Some(config.ffmpeg_timeout),
     });
     if let Err(e) = media.check_available().await {
         tracing::warn!(error = %e, "ffmpeg/ffprobe not usable: runs will fail until they are installed");
     }
     tracing::info!(policy = %config.address_policy.describe(), "outbound address policy");
 
+    crate::engine::recover_local(&store, &config.data_dir, &owner).await;
     let wake = Wakeups::new();
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let owner = node_identity();
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
 
@@ -166,6 +180,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         }
     });
 
+    let services_grace = config.webhook_timeout + std::time::Duration::from_secs(5);
     let services = Services {
         store: store.clone(),
         objects,
@@ -185,6 +200,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         store,
         shutdown,
         tasks,
+        grace: services_grace,
     })
 }
 
@@ -217,9 +233,7 @@ async fn ensure_first_key(store: &DynStore, config: &Config) -> anyhow::Result<(
 /// A name for this process in lease columns: host, pid and a random suffix,
 /// so a restarted process never mistakes an old lease for its own.
 fn node_identity() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "node".into());
+    let host = crate::engine::host_name();
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
     format!("{host}-{}-{suffix}", std::process::id())
 }

@@ -267,6 +267,13 @@ impl Config {
         })
     }
 
+    /// Where the database is, for messages (never includes credentials).
+    pub fn database_description(&self) -> String {
+        match &self.database {
+            DatabaseUrl::Sqlite(path) => path.display().to_string(),
+        }
+    }
+
     /// The lease a dispatcher takes on a delivery: longer than any attempt can last.
     pub fn delivery_lease(&self) -> Duration {
         self.webhook_timeout + self.delivery_lease_margin

@@ -124,6 +124,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 })
                 .await?;
             println!("{key}");
+            eprintln!(
+                "(created in the database at {})",
+                config.database_description()
+            );
             Ok(())
         }
         Command::Listen(args) => tessera::listen::run(args, shutdown_signal()).await,

@@ -190,6 +190,7 @@ async fn thumbnail_vs_command(dir: &Path, input: &Path, sizes: &Sizes) -> anyhow
         ffprobe: "ffprobe".into(),
         jobs: 1,
         max_media_seconds: 10_800,
+        job_timeout: None,
     });
     let probe = media.probe(input).await?;
     let (mut ours, mut direct) = (Vec::new(), Vec::new());

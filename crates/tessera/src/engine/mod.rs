@@ -12,8 +12,11 @@
 //! that already produced their outputs are never redone.
 
 mod ingest;
+mod recover;
 mod render;
 mod report;
+
+pub use recover::{host_name, recover_local};
 
 use std::path::Path;
 use std::sync::Arc;

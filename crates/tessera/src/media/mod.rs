@@ -37,6 +37,7 @@ use tokio::sync::Semaphore;
 pub use args::output_extension;
 pub use error::MediaError;
 pub use probe::Probe;
+pub use process::stop_processes_using;
 pub use render::InputFile;
 pub use size::Size;
 pub use timeline::Window;
@@ -61,6 +62,8 @@ pub struct MediaConfig {
     pub jobs: usize,
     /// Longest input accepted, in seconds of media.
     pub max_media_seconds: u64,
+    /// Longest one render's ffmpeg process may run; `None` = until cancelled.
+    pub job_timeout: Option<std::time::Duration>,
 }
 
 /// Runs ffprobe and ffmpeg. Cheap to clone: clones share the job limit.

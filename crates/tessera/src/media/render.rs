@@ -146,7 +146,7 @@ impl Media {
             args,
             stdout_tail: 0,
             stderr_tail,
-            timeout: None,
+            timeout: self.inner.cfg.job_timeout,
             cancel: Some(cancel),
             redact,
         }

@@ -32,6 +32,7 @@ pub(super) fn media(max_media_seconds: u64) -> Media {
         ffprobe: "ffprobe".into(),
         jobs: 2,
         max_media_seconds,
+        job_timeout: None,
     })
 }
 

@@ -425,6 +425,29 @@ pub async fn signing_key_rotation_keeps_the_previous_key_for_its_grace(store: Dy
     );
 }
 
+pub async fn a_dead_owners_leases_can_be_expired_at_once(store: DynStore) {
+    let user = store.default_user(T0).await.unwrap();
+    store
+        .enqueue_event(test_event(user, None, &["http://a.test/h"]))
+        .await
+        .unwrap();
+    store
+        .claim_deliveries("dead", T0, T0 + 60_000, 10, &room(8))
+        .await
+        .unwrap();
+    assert_eq!(store.lease_owners().await.unwrap(), vec!["dead".to_owned()]);
+    assert_eq!(store.expire_leases("dead").await.unwrap(), 1);
+    let taken = store
+        .claim_deliveries("alive", T0 + 1, T0 + 1000, 10, &room(8))
+        .await
+        .unwrap();
+    assert_eq!(
+        taken.len(),
+        1,
+        "no need to wait a minute for the dead owner's lease"
+    );
+}
+
 /// Declare one `#[tokio::test]` per conformance check, each on a fresh store
 /// from `$make` (an async expression yielding a `DynStore`).
 #[macro_export]
@@ -438,6 +461,7 @@ macro_rules! store_conformance_tests {
             pruning_removes_old_finished_deliveries_and_keeps_pending_ones,
             a_run_is_owned_through_its_lease,
             signing_key_rotation_keeps_the_previous_key_for_its_grace,
+            a_dead_owners_leases_can_be_expired_at_once,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

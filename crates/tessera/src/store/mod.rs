@@ -161,6 +161,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>>;
     /// Allow one more attempt now (manual resend); `NotFound` for another user's delivery.
     async fn retry_delivery(&self, user: UserId, id: DeliveryId, now: i64) -> StoreResult<()>;
+    /// Every owner that holds a lease on a run or a delivery now.
+    async fn lease_owners(&self) -> StoreResult<Vec<String>>;
+    /// Expire every lease of `owner` (a process known to be dead), so its
+    /// work is taken over now instead of when the leases run out.
+    async fn expire_leases(&self, owner: &str) -> StoreResult<u64>;
     /// Deliveries still owed and the creation time of the oldest, for metrics.
     async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
     /// Runs per API status, for metrics.

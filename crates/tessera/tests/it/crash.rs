@@ -193,3 +193,146 @@ async fn all_deliveries(client: &reqwest::Client, server: &ServerProcess) -> Vec
         }
     }
 }
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmd)
+                .contains(needle)
+                .then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+async fn wait_until(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
+    let until = Instant::now() + deadline;
+    while !check() {
+        assert!(Instant::now() < until, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_server_was_killed_is_taken_over_at_once_on_restart() {
+    let files = crate::support::FileServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("TESSERA_POLL_INTERVAL_MS", "50")];
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let first = ServerProcess::start(dir.path(), &env);
+    // Upscaling to 4K at crf 0 keeps ffmpeg busy for a long while.
+    let agent: Value = client
+        .post(first.url("/agent/create"))
+        .bearer_auth(API_KEY)
+        .json(&json!({
+            "name": "slow",
+            "nodes": [{"id": "in", "type": "video_input"}, {"id": "big", "type": "resize", "params": {"width": 3840}},
+                      {"id": "out", "type": "render", "params": {"crf": 0}}],
+            "connections": [{"source": "in", "target": "big"}, {"source": "big", "target": "out"}]
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run: Value = client
+        .post(first.url(&format!("/agent/{}/run", agent["id"].as_str().unwrap())))
+        .bearer_auth(API_KEY)
+        .json(&json!({"video_urls": [files.url("/videos/bigbuckbunny.mp4")]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    wait_until("ffmpeg renders the run", Duration::from_secs(60), || {
+        !processes_mentioning(&run_id).is_empty()
+    })
+    .await;
+    let orphans = processes_mentioning(&run_id);
+    first.kill_9();
+    assert!(
+        !processes_mentioning(&run_id).is_empty(),
+        "kill -9 leaves ffmpeg behind: {orphans:?}"
+    );
+
+    // The default run lease is 120 s; the restarted server must not wait for it.
+    let second = ServerProcess::start(dir.path(), &env);
+    wait_until(
+        "the orphaned ffmpeg is stopped",
+        Duration::from_secs(10),
+        || {
+            orphans
+                .iter()
+                .all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+        },
+    )
+    .await;
+    wait_until(
+        "the run renders again on the new server",
+        Duration::from_secs(20),
+        || !processes_mentioning(&run_id).is_empty(),
+    )
+    .await;
+    let tmp: Vec<String> = std::fs::read_dir(dir.path().join("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        tmp.len(),
+        1,
+        "only the new server's work directory remains: {tmp:?}"
+    );
+
+    let cancel = client
+        .post(second.url(&format!("/agent_run/{run_id}/cancel")))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), reqwest::StatusCode::OK);
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state: Value = client
+            .get(second.url(&format!("/agent_run/{run_id}")))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if state["status"] == "cancelled" {
+            break;
+        }
+        assert!(Instant::now() < until, "{state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_until("no ffmpeg is left", Duration::from_secs(10), || {
+        processes_mentioning(&run_id).is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_even_with_a_client_stuck_mid_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &[("TESSERA_WEBHOOK_TIMEOUT_MS", "1000")]);
+    // A client that sends half a request and then nothing.
+    let mut stuck = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stuck, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Grace = webhook timeout (1 s) + 5 s; the process must be gone soon after.
+    let exited = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(15)))
+        .await
+        .unwrap();
+    assert!(exited, "the server hung on shutdown");
+    drop(stuck);
+}

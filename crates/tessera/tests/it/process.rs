@@ -59,6 +59,21 @@ impl ServerProcess {
         self.child.wait().unwrap();
     }
 
+    /// SIGTERM, then wait up to `deadline` for the process to exit.
+    /// Returns whether it exited in time.
+    pub fn terminate(mut self, deadline: Duration) -> bool {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let until = std::time::Instant::now() + deadline;
+        while std::time::Instant::now() < until {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -406,6 +406,42 @@ impl Store for SqliteStore {
         self.write(move |tx| outbox::retry_now(tx, user, id, now))
             .await
     }
+    async fn lease_owners(&self) -> StoreResult<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT lease_owner FROM runs WHERE lease_owner IS NOT NULL
+                     UNION SELECT lease_owner FROM webhook_deliveries WHERE lease_owner IS NOT NULL",
+                )
+                .sql("prepare lease owners")?;
+            let owners = stmt
+                .query_map([], |r| r.get(0))
+                .sql("lease owners")?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .sql("read lease owners")?;
+            Ok(owners)
+        })
+        .await
+    }
+    async fn expire_leases(&self, owner: &str) -> StoreResult<u64> {
+        let owner = owner.to_owned();
+        self.write(move |tx| {
+            let runs = tx
+                .execute(
+                    "UPDATE runs SET lease_until = 0 WHERE lease_owner = ?1",
+                    [&owner],
+                )
+                .sql("expire run leases")?;
+            let deliveries = tx
+                .execute(
+                    "UPDATE webhook_deliveries SET lease_until = 0 WHERE lease_owner = ?1",
+                    [&owner],
+                )
+                .sql("expire delivery leases")?;
+            Ok((runs + deliveries) as u64)
+        })
+        .await
+    }
     async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
         self.read(outbox::stats).await
     }
