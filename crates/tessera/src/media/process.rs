@@ -220,6 +220,44 @@ fn strip_pointers(line: &str) -> String {
     out
 }
 
+/// Stop (SIGKILL) every process whose command line mentions `dir`: ffmpeg
+/// jobs left behind by a process of ours that died. Returns how many were
+/// stopped. Linux only (`/proc`); elsewhere it stops nothing.
+pub fn stop_processes_using(dir: &Path) -> usize {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let me = std::process::id().to_string();
+    let pids: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            let is_pid = pid.bytes().all(|b| b.is_ascii_digit()) && pid != me;
+            let cmdline = is_pid
+                .then(|| std::fs::read(e.path().join("cmdline")).ok())
+                .flatten()?;
+            String::from_utf8_lossy(&cmdline)
+                .contains(&needle)
+                .then_some(pid)
+        })
+        .collect();
+    if pids.is_empty() {
+        return 0;
+    }
+    match std::process::Command::new("kill")
+        .arg("-9")
+        .args(&pids)
+        .status()
+    {
+        Ok(_) => pids.len(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not stop leftover processes");
+            0
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,43 +299,5 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         let kept = read_tail(Some(&data[..]), 1000).await;
         assert_eq!(kept, &data[data.len() - 1000..]);
-    }
-}
-
-/// Stop (SIGKILL) every process whose command line mentions `dir`: ffmpeg
-/// jobs left behind by a process of ours that died. Returns how many were
-/// stopped. Linux only (`/proc`); elsewhere it stops nothing.
-pub fn stop_processes_using(dir: &Path) -> usize {
-    let needle = dir.to_string_lossy().into_owned();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    let me = std::process::id().to_string();
-    let pids: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| {
-            let pid = e.file_name().to_string_lossy().into_owned();
-            let is_pid = pid.bytes().all(|b| b.is_ascii_digit()) && pid != me;
-            let cmdline = is_pid
-                .then(|| std::fs::read(e.path().join("cmdline")).ok())
-                .flatten()?;
-            String::from_utf8_lossy(&cmdline)
-                .contains(&needle)
-                .then_some(pid)
-        })
-        .collect();
-    if pids.is_empty() {
-        return 0;
-    }
-    match std::process::Command::new("kill")
-        .arg("-9")
-        .args(&pids)
-        .status()
-    {
-        Ok(_) => pids.len(),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not stop leftover processes");
-            0
-        }
     }
 }
