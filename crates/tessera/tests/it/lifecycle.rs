@@ -415,3 +415,169 @@ async fn hostile_inputs_fail_alone_and_the_good_one_still_renders() {
     assert_eq!(done["node_status_counts"]["failed"], 4);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_multi_input_agent_joins_clipped_inputs_into_one_output() {
+    let app = TestApp::spawn().await;
+    let files = FileServer::start().await;
+    let agent = app
+        .create_agent(&json!({
+            "name": "join",
+            "nodes": [
+                {"id": "a", "type": "video_input"}, {"id": "b", "type": "video_input"},
+                {"id": "join", "type": "concat"}, {"id": "out", "type": "render"}
+            ],
+            "connections": [{"source": "a", "target": "join"}, {"source": "b", "target": "join"}, {"source": "join", "target": "out"}]
+        }))
+        .await;
+    let bunny = files.url("/videos/bigbuckbunny.mp4");
+    let bikes = files.url("/videos/bikes.mp4");
+    for (body, expected) in [
+        (json!({"video_urls": [bunny]}), StatusCode::BAD_REQUEST),
+        (
+            json!({"video_inputs": [{"agent_node_id": "a", "video_urls": [bunny]}]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"video_inputs": [{"agent_node_id": "a", "video_urls": [bunny, bikes]}, {"agent_node_id": "b", "video_urls": [bikes]}]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"video_inputs": [{"agent_node_id": "a", "video_urls": [bunny], "input_clip_start_ms": 3000, "input_clip_end_ms": 1000}, {"agent_node_id": "b", "video_urls": [bikes]}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (status, answer) = app.post(&format!("/agent/{agent}/run"), &body).await;
+        assert_eq!(status, expected, "{body} → {answer}");
+    }
+    let run = start_run(
+        &app,
+        &agent,
+        json!({"video_inputs": [
+            {"agent_node_id": "a", "video_urls": [bunny], "input_clip_start_ms": 1000, "input_clip_end_ms": 3000},
+            {"agent_node_id": "b", "video_urls": [bikes], "input_clip_end_ms": 2000}
+        ]}),
+    )
+    .await;
+    let done = app.wait_for_run(&run, DEADLINE).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["inputs"].as_array().unwrap().len(), 2);
+    assert_eq!(done["outputs"].as_array().unwrap().len(), 1);
+    let p = probe_output(
+        &app,
+        done["outputs"][0]["video_url"].as_str().unwrap(),
+        "joined.mp4",
+    )
+    .await;
+    assert!(
+        (duration(&p) - 4.0).abs() < 0.2,
+        "2 s + 2 s, got {}",
+        duration(&p)
+    );
+    assert_eq!(video_stream(&p)["width"], 1280, "the first input's size");
+    assert!(
+        p["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["codec_type"] == "audio")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn clips_give_one_output_per_clip() {
+    let app = TestApp::spawn().await;
+    let files = FileServer::start().await;
+    let agent = app
+        .create_agent(&json!({
+            "name": "clips",
+            "nodes": [{"id": "in", "type": "video_input"}, {"id": "cut", "type": "clips", "params": {"clip_duration_s": 2}},
+                      {"id": "out", "type": "render"}],
+            "connections": [{"source": "in", "target": "cut"}, {"source": "cut", "target": "out"}]
+        }))
+        .await;
+    let run = start_run(
+        &app,
+        &agent,
+        json!({"video_urls": [files.url("/videos/bigbuckbunny.mp4")]}),
+    )
+    .await;
+    let done = app.wait_for_run(&run, DEADLINE).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let outputs = done["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 3, "5.3 s in 2 s clips");
+    let mut total = 0.0;
+    for (i, o) in outputs.iter().enumerate() {
+        total += duration(
+            &probe_output(
+                &app,
+                o["video_url"].as_str().unwrap(),
+                &format!("clip{i}.mp4"),
+            )
+            .await,
+        );
+    }
+    assert!(
+        (total - 5.3).abs() < 0.3,
+        "the clips add up to the input: {total}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn youtube_urls_go_through_yt_dlp_and_fail_clearly_without_it() {
+    let stand_in = tempfile::tempdir().unwrap();
+    let script = stand_in.path().join("yt-dlp");
+    // A stand-in speaking yt-dlp's command line: copies a fixture to --output.
+    let fixture = crate::support::fixtures_dir().join("bikes.mp4");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nout=''\nwhile [ $# -gt 0 ]; do case \"$1\" in --output) out=\"$2\"; shift;; esac; shift; done\ncp '{}' \"$out\"\n",
+            fixture.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let with = TestApp::spawn_with(|l| {
+        l.ytdlp_path = Some(script.clone());
+        // Never look up the real name: answer it with loopback.
+        l.dns_overrides = Some("www.youtube.com=127.0.0.1".into());
+    })
+    .await;
+    let agent = with.create_agent(&trim_agent(0, 1000, 160)).await;
+    let run = start_run(
+        &with,
+        &agent,
+        json!({"video_urls": ["https://www.youtube.com/watch?v=aqz-KE-bpKQ"]}),
+    )
+    .await;
+    let done = with.wait_for_run(&run, DEADLINE).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    with.stop().await;
+
+    let without = TestApp::spawn_with(|l| {
+        l.ytdlp_path = Some("/nonexistent/yt-dlp".into());
+        l.dns_overrides = Some("www.youtube.com=127.0.0.1".into());
+    })
+    .await;
+    let agent = without.create_agent(&trim_agent(0, 1000, 160)).await;
+    let run = start_run(
+        &without,
+        &agent,
+        json!({"video_urls": ["https://www.youtube.com/watch?v=aqz-KE-bpKQ"]}),
+    )
+    .await;
+    let done = without.wait_for_run(&run, DEADLINE).await;
+    assert_eq!(done["status"], "failed");
+    assert!(
+        done["status_message"].as_str().unwrap().contains("yt-dlp"),
+        "{done}"
+    );
+    without.stop().await;
+}
