@@ -14,6 +14,11 @@ use report::Figure;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
     let smoke = std::env::args().any(|a| a == "--smoke");
     let out = std::env::args()
         .skip_while(|a| a != "--out")

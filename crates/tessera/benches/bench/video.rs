@@ -36,12 +36,13 @@ pub async fn run(smoke: bool) -> anyhow::Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;
     let input = dir.path().join("input.mp4");
     make_input(&input, sizes.input_seconds)?;
-    let mut figures = vec![run_vs_command(dir.path(), &input, &sizes).await?];
+    let mut figures = run_vs_command(dir.path(), &input, &sizes).await?;
     figures.push(thumbnail_vs_command(dir.path(), &input, &sizes).await?);
     Ok(figures)
 }
 
-/// A 720p H.264/AAC test video, generated so the bench needs no fixtures.
+/// A 720p H.264 + stereo AAC test video (stereo like most real videos),
+/// generated so the bench needs no fixtures.
 fn make_input(path: &Path, seconds: u32) -> anyhow::Result<()> {
     let status = Command::new("ffmpeg")
         .args([
@@ -94,14 +95,14 @@ fn hand_written(input: &Path, out: &Path, trim_ms: u64) -> Command {
     cmd
 }
 
-async fn run_vs_command(dir: &Path, input: &Path, sizes: &Sizes) -> anyhow::Result<Figure> {
+async fn run_vs_command(dir: &Path, input: &Path, sizes: &Sizes) -> anyhow::Result<Vec<Figure>> {
     let files = serve_file(input.to_path_buf()).await?;
     let mut layer = Layer {
         listen: Some("127.0.0.1:0".parse()?),
         data_dir: Some(dir.join("data")),
         bootstrap_api_key: Some(KEY.into()),
         allow_private_targets: Some("127.0.0.0/8".into()),
-        poll_interval_ms: Some(20),
+        poll_interval_ms: Some(200),
         ..Layer::default()
     };
     layer.ffmpeg_jobs = Some(1);
@@ -129,7 +130,7 @@ async fn run_vs_command(dir: &Path, input: &Path, sizes: &Sizes) -> anyhow::Resu
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("agent not created: {agent}"))?
         .to_owned();
-    let (mut runs, mut commands) = (Vec::new(), Vec::new());
+    let (mut runs, mut commands, mut encodes) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..sizes.rounds {
         let out = dir.join(format!("hand-{round}.mp4"));
         let started = Instant::now();
@@ -139,6 +140,7 @@ async fn run_vs_command(dir: &Path, input: &Path, sizes: &Sizes) -> anyhow::Resu
         );
         commands.push(started.elapsed());
 
+        let encode_before = ffmpeg_job_seconds(&http, &base).await?;
         let started = Instant::now();
         let run: Value = http
             .post(format!("{base}/agent/{agent}/run"))
@@ -161,27 +163,69 @@ async fn run_vs_command(dir: &Path, input: &Path, sizes: &Sizes) -> anyhow::Resu
                 .await?;
             match state["status"].as_str() {
                 Some("completed") => break,
-                Some("queued" | "running") => tokio::time::sleep(Duration::from_millis(10)).await,
+                Some("queued" | "running") => tokio::time::sleep(Duration::from_millis(100)).await,
                 _ => anyhow::bail!("bench run did not complete: {state}"),
             }
         }
         runs.push(started.elapsed());
+        encodes.push(Duration::from_secs_f64(
+            ffmpeg_job_seconds(&http, &base).await? - encode_before,
+        ));
     }
     app.shutdown().await;
-    let (run, command) = (median(&mut runs), median(&mut commands));
+    let (run, command, encode) = (
+        median(&mut runs),
+        median(&mut commands),
+        median(&mut encodes),
+    );
     let ratio = run.as_secs_f64() / command.as_secs_f64();
-    Ok(Figure {
-        name: format!("Video: trim {} s → reframe 9:16 → render, whole run", sizes.trim_ms / 1000),
-        tessera: ms(run),
-        baseline: format!("{} (one hand-written ffmpeg command)", ms(command)),
-        ratio,
-        target: "≤ 1.15×".into(),
-        met: ratio <= 1.15,
-        note: "The run includes everything a user gets: download over loopback, ffprobe, input and output \
-               thumbnails, storing files, the database writes and the webhook events; the baseline is the bare \
-               encode."
-            .into(),
-    })
+    let encode_ratio = encode.as_secs_f64() / command.as_secs_f64();
+    let seconds = sizes.trim_ms / 1000;
+    Ok(vec![
+        Figure {
+            name: format!("Video: trim {seconds} s → reframe 9:16 → render, the encode inside the run"),
+            tessera: ms(encode),
+            baseline: format!("{} (one hand-written ffmpeg command)", ms(command)),
+            ratio: encode_ratio,
+            target: "≤ 1.15×".into(),
+            met: encode_ratio <= 1.15,
+            note: "Tessera's single ffmpeg process for the chain (one decode, one filter graph, one encode) \
+                   against the command a person would type with the same encoder settings. Open finding: the \
+                   exact command line Tessera generates (from the debug log), run from a shell on the same file, \
+                   takes the same time as the baseline (3.91 s vs 3.95 s and 4.07 s vs 4.13 s by hand), so the \
+                   gap is in how the process runs under the server, not in the filter graph; next step: profile \
+                   the spawned process (perf stat on both) and compare scheduling and I/O."
+                .into(),
+        },
+        Figure {
+            name: format!("Video: trim {seconds} s → reframe 9:16 → render, whole run"),
+            tessera: ms(run),
+            baseline: format!("{} (one hand-written ffmpeg command)", ms(command)),
+            ratio,
+            target: "≤ 1.15×".into(),
+            met: ratio <= 1.15,
+            note: "The whole run: download over loopback, two ffprobe passes per file (metadata and a \
+                   truncation check), input and output thumbnails, storing files, database writes and webhook \
+                   events, against the bare encode. The fixed part is about half a second of extra ffmpeg/ffprobe \
+                   processes; next step: produce the output thumbnail from the encode itself and skip re-probing \
+                   our own output."
+                .into(),
+        },
+    ])
+}
+
+/// Seconds of ffmpeg render jobs so far, from `/metrics`.
+async fn ffmpeg_job_seconds(http: &reqwest::Client, base: &str) -> anyhow::Result<f64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("tessera_ffmpeg_job_duration_seconds_sum "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no ffmpeg job time in /metrics"))
 }
 
 async fn thumbnail_vs_command(dir: &Path, input: &Path, sizes: &Sizes) -> anyhow::Result<Figure> {
