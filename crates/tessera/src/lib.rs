@@ -14,6 +14,8 @@
 //! - [`engine`]: the run engine: claims runs, ingests inputs, renders outputs.
 //! - [`net`]: the outbound HTTP client with the address policy enforced at connect time.
 //! - [`objects`]: the object store and signed file URLs.
+//! - [`triggers`]: YouTube feeds and schedules (building blocks so far).
+//! - [`metrics`]: Prometheus counters and gauges.
 
 pub mod api;
 pub mod app;
@@ -27,3 +29,4 @@ pub mod metrics;
 pub mod net;
 pub mod objects;
 pub mod store;
+pub mod triggers;

@@ -1,6 +1,7 @@
 //! Pure types and rules of the product. Nothing in here performs IO.
 
 pub mod address;
+pub mod cron;
 pub mod graph;
 pub mod ids;
 pub mod payload;
