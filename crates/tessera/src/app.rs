@@ -192,6 +192,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     };
     tasks.spawn(Engine::new(&services, media).run(shutdown.clone()));
     tasks.spawn(Dispatcher::new(&services).run(shutdown.clone()));
+    tasks.spawn(crate::triggers::scheduler::Scheduler::new(&services).run(shutdown.clone()));
 
     tracing::info!(%addr, %public_url, "Tessera is listening");
     Ok(RunningApp {

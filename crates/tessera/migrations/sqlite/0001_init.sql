@@ -57,11 +57,42 @@ CREATE TABLE runs (
     -- 1 for the first attempt; each resume adds one.
     attempt        INTEGER NOT NULL DEFAULT 1,
     cancel_requested_at INTEGER,
+    -- The trigger that started this run, if any.
+    trigger_id     TEXT,
     lease_owner    TEXT,
     lease_until    INTEGER
 );
 CREATE INDEX runs_by_user ON runs (user_id, id);
 CREATE INDEX runs_by_agent ON runs (agent_id, id);
+CREATE INDEX runs_by_trigger ON runs (trigger_id, id) WHERE trigger_id IS NOT NULL;
+
+-- Schedules and YouTube channel watches of agents.
+CREATE TABLE triggers (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users(id),
+    agent_id      TEXT NOT NULL REFERENCES agents(id),
+    kind          TEXT NOT NULL,
+    -- Kind-specific settings as JSON (schedule: cron, zone, inputs, params).
+    config        TEXT NOT NULL,
+    callback_url  TEXT,
+    created_at    INTEGER NOT NULL,
+    deleted_at    INTEGER,
+    next_run_at   INTEGER,
+    last_fired_at INTEGER,
+    last_poll_at  INTEGER,
+    last_error    TEXT
+);
+CREATE INDEX triggers_by_agent ON triggers (agent_id);
+CREATE INDEX triggers_due ON triggers (next_run_at) WHERE deleted_at IS NULL;
+
+-- One row per schedule slot that fired: the primary key makes each slot fire
+-- once however many schedulers race for it.
+CREATE TABLE trigger_fires (
+    trigger_id TEXT NOT NULL REFERENCES triggers(id),
+    slot_at    INTEGER NOT NULL,
+    run_id     TEXT NOT NULL,
+    PRIMARY KEY (trigger_id, slot_at)
+);
 
 -- Every rendered output, addressable as a node_render_id by its owner.
 CREATE TABLE renders (

@@ -10,6 +10,7 @@ pub mod health;
 pub mod run_nodes;
 pub mod runs;
 pub mod targets;
+pub mod triggers;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(agents::router())
         .merge(runs::router())
         .merge(run_nodes::router())
+        .merge(triggers::router())
         .merge(webhooks::router())
         .merge(files::router())
         .fallback(|| async { ApiError::not_found("no such route") })

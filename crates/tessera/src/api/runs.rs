@@ -13,7 +13,7 @@ use super::error::{ApiError, Json, Query};
 use super::targets::check_target;
 use super::{AppState, iso, page_limit, parse_path_id};
 use crate::domain::graph::{self, AgentGraph, render_plans};
-use crate::domain::ids::{AgentId, RenderId, RunId};
+use crate::domain::ids::{AgentId, RenderId, RunId, TriggerId};
 use crate::domain::payload::iso8601;
 use crate::store::{RunFilter, RunRecord, RunStatus, SourceKind, SourceSpec};
 
@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/agent_run/{id}", get(read))
         .route("/agent_runs", get(list_all))
         .route("/agent/{id}/runs", get(list_for_agent))
+        .route("/trigger/{id}/runs", get(list_for_trigger))
 }
 
 #[derive(Deserialize)]
@@ -92,31 +93,22 @@ async fn start(
         &body.ignore_nodes,
     )?;
     let now = chrono::Utc::now();
-    let run = RunRecord {
-        id: RunId::new(),
-        agent_id,
-        user_id: auth.user_id,
-        status: RunStatus::Queued,
+    let triggered_by = json!({
+        "type": "manual",
+        "source": "api",
+        "user_id": auth.user_id,
+        "triggered_at": iso8601(now),
+    });
+    let run = RunRecord::queued(
+        &agent,
         sources,
         multi_input,
         callback_url,
         graph,
-        triggered_by: json!({
-            "type": "manual",
-            "source": "api",
-            "user_id": auth.user_id,
-            "triggered_at": iso8601(now),
-        }),
-        inputs: vec![],
-        outputs: vec![],
-        errors: vec![],
-        status_message: None,
-        created_at: now.timestamp_millis(),
-        started_at: None,
-        finished_at: None,
-        attempt: 1,
-        cancel_requested: false,
-    };
+        triggered_by,
+        None,
+        now.timestamp_millis(),
+    );
     state.store.create_run(&run).await?;
     state.wake.runs.notify_one();
     Ok(JsonOut(json!({ "run_id": run.id })))
@@ -364,7 +356,7 @@ async fn list_all(
     auth: Auth,
     Query(q): Query<ListQuery>,
 ) -> Result<JsonOut<Value>, ApiError> {
-    list(&state, &auth, q, None).await
+    list(&state, &auth, q, None, None).await
 }
 
 async fn list_for_agent(
@@ -375,7 +367,23 @@ async fn list_for_agent(
 ) -> Result<JsonOut<Value>, ApiError> {
     let id: AgentId = parse_path_id(&id, "agent")?;
     // Runs of a deleted agent stay listable, so only ownership is checked.
-    list(&state, &auth, q, Some(id)).await
+    list(&state, &auth, q, Some(id), None).await
+}
+
+/// The runs of a trigger (`GET /trigger/{id}/runs`).
+async fn list_for_trigger(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<JsonOut<Value>, ApiError> {
+    let id: TriggerId = parse_path_id(&id, "trigger")?;
+    state
+        .store
+        .trigger(auth.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("trigger not found"))?;
+    list(&state, &auth, q, None, Some(id)).await
 }
 
 async fn list(
@@ -383,6 +391,7 @@ async fn list(
     auth: &Auth,
     q: ListQuery,
     agent_id: Option<AgentId>,
+    trigger_id: Option<TriggerId>,
 ) -> Result<JsonOut<Value>, ApiError> {
     let limit = page_limit(q.limit)?;
     let statuses = match q.status.as_deref().filter(|s| !s.is_empty()) {
@@ -412,6 +421,7 @@ async fn list(
     };
     let filter = RunFilter {
         agent_id,
+        trigger_id,
         statuses,
         from: time(q.from, "from")?,
         to: time(q.to, "to")?,

@@ -55,6 +55,8 @@ id_type!(
     DeliveryId,
     /// A rendered output, usable later as a `node_render_id`.
     RenderId,
+    /// A YouTube or schedule trigger of an agent.
+    TriggerId,
 );
 
 /// `mk_` followed by 20–128 ASCII letters or digits.

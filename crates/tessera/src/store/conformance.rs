@@ -293,6 +293,7 @@ pub async fn a_run_is_owned_through_its_lease(store: DynStore) {
         finished_at: None,
         attempt: 1,
         cancel_requested: false,
+        trigger_id: None,
     };
     store.create_run(&run).await.unwrap();
     assert_eq!(
@@ -448,6 +449,105 @@ pub async fn a_dead_owners_leases_can_be_expired_at_once(store: DynStore) {
     );
 }
 
+pub async fn a_schedule_slot_fires_once_however_many_schedulers_race(store: DynStore) {
+    use crate::domain::graph::{AgentGraph, Connection, NodeSpec};
+    let user = store.default_user(T0).await.unwrap();
+    let node = |id: &str, t: &str| NodeSpec {
+        id: id.into(),
+        node_type: t.into(),
+        params: Default::default(),
+    };
+    let graph = AgentGraph {
+        nodes: vec![node("in", "video_input"), node("out", "render")],
+        connections: vec![Connection {
+            source: "in".into(),
+            target: "out".into(),
+        }],
+    };
+    let agent = AgentRecord {
+        id: AgentId::new(),
+        user_id: user,
+        name: "a".into(),
+        description: None,
+        graph: graph.clone(),
+        created_at: T0,
+        updated_at: T0,
+    };
+    store.create_agent(&agent).await.unwrap();
+    let trigger = TriggerRecord {
+        id: crate::domain::ids::TriggerId::new(),
+        user_id: user,
+        agent_id: agent.id,
+        kind: TriggerKind::Schedule(ScheduleSpec {
+            cron_expression: "* * * * *".into(),
+            timezone: "UTC".into(),
+            video_urls: vec!["http://a.test/v.mp4".into()],
+            update_params: None,
+        }),
+        callback_url: None,
+        created_at: T0,
+        next_run_at: Some(T0 + 60_000),
+        last_fired_at: None,
+        last_poll_at: None,
+        last_error: None,
+    };
+    store.create_trigger(&trigger).await.unwrap();
+    assert!(store.due_schedules(T0, 10).await.unwrap().is_empty());
+    assert_eq!(store.due_schedules(T0 + 60_000, 10).await.unwrap().len(), 1);
+    let fire = |owner_run: RunRecord| ScheduleFire {
+        trigger_id: trigger.id,
+        slot_at: T0 + 60_000,
+        next_run_at: Some(T0 + 120_000),
+        run: owner_run,
+    };
+    let run = |now| {
+        RunRecord::queued(
+            &agent,
+            vec![],
+            false,
+            None,
+            graph.clone(),
+            json!({}),
+            Some(trigger.id),
+            now,
+        )
+    };
+    assert!(store.fire_schedule(fire(run(T0 + 60_000))).await.unwrap());
+    assert!(
+        !store.fire_schedule(fire(run(T0 + 60_001))).await.unwrap(),
+        "the second scheduler loses"
+    );
+    let runs = store
+        .list_runs(
+            user,
+            &RunFilter {
+                trigger_id: Some(trigger.id),
+                limit: 10,
+                ..RunFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    let stored = store.trigger(user, trigger.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.last_fired_at, stored.next_run_at),
+        (Some(T0 + 60_000), Some(T0 + 120_000))
+    );
+    store.delete_trigger(user, trigger.id, T0).await.unwrap();
+    assert!(
+        store
+            .due_schedules(T0 + 999_999, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.delete_trigger(user, trigger.id, T0).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
 /// Declare one `#[tokio::test]` per conformance check, each on a fresh store
 /// from `$make` (an async expression yielding a `DynStore`).
 #[macro_export]
@@ -462,6 +562,7 @@ macro_rules! store_conformance_tests {
             a_run_is_owned_through_its_lease,
             signing_key_rotation_keeps_the_previous_key_for_its_grace,
             a_dead_owners_leases_can_be_expired_at_once,
+            a_schedule_slot_fires_once_however_many_schedulers_race,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

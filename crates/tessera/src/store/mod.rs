@@ -15,7 +15,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::domain::ids::{AgentId, DeliveryId, RenderId, RunId, UserId};
+use crate::domain::ids::{AgentId, DeliveryId, RenderId, RunId, TriggerId, UserId};
 use crate::domain::payload::FileRef;
 pub use records::*;
 
@@ -126,6 +126,28 @@ pub trait Store: Send + Sync + 'static {
     /// Finish a claimed run and enqueue its RUN_FINISHED event, in one
     /// transaction, releasing the lease. `false` when the lease was lost.
     async fn finish_run(&self, update: RunFinished, event: NewEvent) -> StoreResult<bool>;
+
+    // --- triggers ---------------------------------------------------------
+    async fn create_trigger(&self, trigger: &TriggerRecord) -> StoreResult<()>;
+    async fn trigger(&self, user: UserId, id: TriggerId) -> StoreResult<Option<TriggerRecord>>;
+    async fn agent_triggers(&self, user: UserId, agent: AgentId)
+    -> StoreResult<Vec<TriggerRecord>>;
+    /// Remove a trigger; `NotFound` when it is not the user's or already gone.
+    async fn delete_trigger(&self, user: UserId, id: TriggerId, now: i64) -> StoreResult<()>;
+    /// Schedules whose next slot is due at `now`.
+    async fn due_schedules(&self, now: i64, limit: u32) -> StoreResult<Vec<TriggerRecord>>;
+    /// Fire one slot: record it and create its run in one transaction, unless
+    /// that slot already fired (another scheduler won): then only move the
+    /// schedule on. Returns whether this call created the run.
+    async fn fire_schedule(&self, fire: ScheduleFire) -> StoreResult<bool>;
+    /// Move a schedule on without firing (e.g. its agent is gone) and note why.
+    async fn skip_schedule(
+        &self,
+        id: TriggerId,
+        next_run_at: Option<i64>,
+        error: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()>;
 
     // --- webhook outbox ---------------------------------------------------
     /// Store an event not tied to a run state change (TEST).

@@ -5,7 +5,9 @@
 use serde_json::Value;
 
 use crate::domain::graph::AgentGraph;
-use crate::domain::ids::{AgentId, ApiKeyId, DeliveryId, EventId, RenderId, RunId, UserId};
+use crate::domain::ids::{
+    AgentId, ApiKeyId, DeliveryId, EventId, RenderId, RunId, TriggerId, UserId,
+};
 use crate::domain::payload::{EventBody, FileRef, FinishedStatus, InputError, OutputRef};
 
 #[derive(Clone, Debug)]
@@ -161,9 +163,46 @@ pub struct RunRecord {
     /// 1 for the first attempt; each resume adds one.
     pub attempt: u32,
     pub cancel_requested: bool,
+    /// The trigger that started the run, if any.
+    pub trigger_id: Option<TriggerId>,
 }
 
 impl RunRecord {
+    /// A new queued run of `agent`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn queued(
+        agent: &AgentRecord,
+        sources: Vec<SourceSpec>,
+        multi_input: bool,
+        callback_url: Option<String>,
+        graph: AgentGraph,
+        triggered_by: Value,
+        trigger_id: Option<TriggerId>,
+        now: i64,
+    ) -> RunRecord {
+        RunRecord {
+            id: RunId::new(),
+            agent_id: agent.id,
+            user_id: agent.user_id,
+            status: RunStatus::Queued,
+            sources,
+            multi_input,
+            callback_url,
+            graph,
+            triggered_by,
+            inputs: vec![],
+            outputs: vec![],
+            errors: vec![],
+            status_message: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            attempt: 1,
+            cancel_requested: false,
+            trigger_id,
+        }
+    }
+
     /// The jobs of this run: lists of source indexes processed together.
     pub fn jobs(&self) -> Vec<Vec<usize>> {
         if self.multi_input {
@@ -211,6 +250,7 @@ pub struct RunControl {
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
     pub agent_id: Option<AgentId>,
+    pub trigger_id: Option<TriggerId>,
     pub statuses: Vec<RunStatus>,
     pub from: Option<i64>,
     pub to: Option<i64>,
@@ -338,4 +378,54 @@ pub enum CancelOutcome {
     Cancelled,
     /// The run is being worked on; its owner will stop it.
     Requested,
+}
+
+/// A schedule's settings.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ScheduleSpec {
+    pub cron_expression: String,
+    pub timezone: String,
+    pub video_urls: Vec<String>,
+    #[serde(default)]
+    pub update_params: Option<serde_json::Map<String, Value>>,
+}
+
+/// What a trigger watches.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TriggerKind {
+    Schedule(ScheduleSpec),
+}
+
+impl TriggerKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TriggerKind::Schedule(_) => "schedule",
+        }
+    }
+}
+
+/// A trigger of an agent and what the scheduler knows about it.
+#[derive(Clone, Debug)]
+pub struct TriggerRecord {
+    pub id: TriggerId,
+    pub user_id: UserId,
+    pub agent_id: AgentId,
+    pub kind: TriggerKind,
+    pub callback_url: Option<String>,
+    pub created_at: i64,
+    pub next_run_at: Option<i64>,
+    pub last_fired_at: Option<i64>,
+    pub last_poll_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A slot a scheduler wants to fire: the run to create and where the
+/// schedule goes next. Firing is idempotent per (trigger, slot).
+#[derive(Clone, Debug)]
+pub struct ScheduleFire {
+    pub trigger_id: TriggerId,
+    pub slot_at: i64,
+    pub next_run_at: Option<i64>,
+    pub run: RunRecord,
 }

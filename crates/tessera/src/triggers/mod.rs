@@ -2,3 +2,4 @@
 //! (YouTube feed parsing); the poller and scheduler build on them.
 
 pub mod feed;
+pub mod scheduler;

@@ -8,4 +8,5 @@ mod faults;
 mod lifecycle;
 mod process;
 mod runs;
+mod schedules;
 mod support;

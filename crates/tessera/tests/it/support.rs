@@ -50,7 +50,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Layer)) -> TestApp {
-        let data_dir = tempfile::tempdir().unwrap();
+        Self::start(tempfile::tempdir().unwrap(), tweak).await
+    }
+
+    /// Start on an existing data directory (a restart).
+    pub async fn spawn_in(data_dir: tempfile::TempDir) -> TestApp {
+        Self::start(data_dir, |_| {}).await
+    }
+
+    async fn start(data_dir: tempfile::TempDir, tweak: impl FnOnce(&mut Layer)) -> TestApp {
         let mut layer = test_layer(data_dir.path());
         tweak(&mut layer);
         let config = Config::resolve(layer, None).unwrap();
@@ -130,6 +138,14 @@ impl TestApp {
         if let Some(app) = self.app.take() {
             app.shutdown().await;
         }
+    }
+
+    /// Stop the app but keep its data directory for a restart.
+    pub async fn stop_and_keep_data(mut self) -> tempfile::TempDir {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+        self.data_dir
     }
 }
 

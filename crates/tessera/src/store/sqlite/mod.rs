@@ -5,6 +5,7 @@
 mod accounts;
 mod outbox;
 mod runs;
+mod triggers;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -404,6 +405,42 @@ impl Store for SqliteStore {
     }
     async fn retry_delivery(&self, user: UserId, id: DeliveryId, now: i64) -> StoreResult<()> {
         self.write(move |tx| outbox::retry_now(tx, user, id, now))
+            .await
+    }
+    async fn create_trigger(&self, trigger: &TriggerRecord) -> StoreResult<()> {
+        let trigger = trigger.clone();
+        self.write(move |tx| triggers::insert(tx, &trigger)).await
+    }
+    async fn trigger(&self, user: UserId, id: TriggerId) -> StoreResult<Option<TriggerRecord>> {
+        self.read(move |c| triggers::get(c, user, id)).await
+    }
+    async fn agent_triggers(
+        &self,
+        user: UserId,
+        agent: AgentId,
+    ) -> StoreResult<Vec<TriggerRecord>> {
+        self.read(move |c| triggers::of_agent(c, user, agent)).await
+    }
+    async fn delete_trigger(&self, user: UserId, id: TriggerId, now: i64) -> StoreResult<()> {
+        self.write(move |tx| triggers::delete(tx, user, id, now))
+            .await
+    }
+    async fn due_schedules(&self, now: i64, limit: u32) -> StoreResult<Vec<TriggerRecord>> {
+        self.read(move |c| triggers::due_schedules(c, now, limit))
+            .await
+    }
+    async fn fire_schedule(&self, fire: ScheduleFire) -> StoreResult<bool> {
+        self.write(move |tx| triggers::fire(tx, &fire)).await
+    }
+    async fn skip_schedule(
+        &self,
+        id: TriggerId,
+        next_run_at: Option<i64>,
+        error: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let error = error.map(str::to_owned);
+        self.write(move |tx| triggers::skip(tx, id, next_run_at, error.as_deref(), now))
             .await
     }
     async fn lease_owners(&self) -> StoreResult<Vec<String>> {

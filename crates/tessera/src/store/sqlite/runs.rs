@@ -143,8 +143,8 @@ pub fn delete_agent(tx: &Transaction<'_>, user: UserId, id: AgentId, now: i64) -
 
 pub fn insert_run(tx: &Transaction<'_>, run: &RunRecord) -> StoreResult<()> {
     tx.execute(
-        "INSERT INTO runs (id, agent_id, user_id, status, sources, callback_url, graph, triggered_by, created_at, multi_input)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO runs (id, agent_id, user_id, status, sources, callback_url, graph, triggered_by, created_at, multi_input, trigger_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         (
             run.id.to_string(),
             run.agent_id.to_string(),
@@ -156,13 +156,14 @@ pub fn insert_run(tx: &Transaction<'_>, run: &RunRecord) -> StoreResult<()> {
             to_json(&run.triggered_by)?,
             run.created_at,
             run.multi_input,
+            run.trigger_id.map(|t| t.to_string()),
         ),
     )
     .sql("insert run")?;
     Ok(())
 }
 
-const RUN_COLUMNS: &str = "id, agent_id, user_id, status, sources, callback_url, graph, triggered_by, inputs, outputs, errors, status_message, created_at, started_at, finished_at, attempt, cancel_requested_at, multi_input";
+const RUN_COLUMNS: &str = "id, agent_id, user_id, status, sources, callback_url, graph, triggered_by, inputs, outputs, errors, status_message, created_at, started_at, finished_at, attempt, cancel_requested_at, multi_input, trigger_id";
 
 struct RunRow {
     text: [Option<String>; 12],
@@ -172,6 +173,7 @@ struct RunRow {
     attempt: u32,
     cancel_requested_at: Option<i64>,
     multi_input: bool,
+    trigger_id: Option<String>,
 }
 
 fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
@@ -187,6 +189,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         attempt: r.get(15)?,
         cancel_requested_at: r.get(16)?,
         multi_input: r.get(17)?,
+        trigger_id: r.get(18)?,
     })
 }
 
@@ -232,6 +235,7 @@ fn run_from(row: RunRow) -> StoreResult<RunRecord> {
         attempt: row.attempt,
         cancel_requested: row.cancel_requested_at.is_some(),
         multi_input: row.multi_input,
+        trigger_id: row.trigger_id.as_deref().map(parse_id).transpose()?,
     })
 }
 
@@ -317,7 +321,7 @@ pub fn list(conn: &Connection, user: UserId, f: &RunFilter) -> StoreResult<Vec<R
     let statuses: Vec<&str> = f.statuses.iter().map(|s| s.as_str()).collect();
     let sql = format!(
         "SELECT {RUN_COLUMNS} FROM runs
-         WHERE user_id = ?1 AND (?2 IS NULL OR agent_id = ?2)
+         WHERE user_id = ?1 AND (?2 IS NULL OR agent_id = ?2) AND (?8 IS NULL OR trigger_id = ?8)
            AND (?3 = '[]' OR status IN (SELECT value FROM json_each(?3)))
            AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5)
            AND (?6 IS NULL OR id < ?6)
@@ -334,6 +338,7 @@ pub fn list(conn: &Connection, user: UserId, f: &RunFilter) -> StoreResult<Vec<R
                 f.to,
                 f.before.map(|b| b.to_string()),
                 f.limit,
+                f.trigger_id.map(|t| t.to_string()),
             ),
             run_row,
         )

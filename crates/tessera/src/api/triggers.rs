@@ -1,0 +1,192 @@
+//! Triggers of an agent: schedules (cron in an IANA time zone).
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json as JsonOut, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::auth::Auth;
+use super::error::{ApiError, Json};
+use super::targets::check_target;
+use super::{AppState, iso, parse_path_id};
+use crate::domain::cron::{DEFAULT_TIME_ZONE, Schedule};
+use crate::domain::graph;
+use crate::domain::ids::{AgentId, TriggerId};
+use crate::store::{AgentRecord, ScheduleSpec, StoreError, TriggerKind, TriggerRecord};
+
+/// Most video URLs a schedule may feed each run.
+const MAX_SCHEDULE_INPUTS: usize = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/agent/{id}/triggers", get(list))
+        .route("/agent/{id}/triggers/add_schedule", post(add_schedule))
+        .route(
+            "/agent/{id}/triggers/remove_schedule",
+            post(remove_schedule),
+        )
+}
+
+async fn owned_agent(state: &AppState, auth: &Auth, raw: &str) -> Result<AgentRecord, ApiError> {
+    let id: AgentId = parse_path_id(raw, "agent")?;
+    state
+        .store
+        .agent(auth.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent not found"))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<JsonOut<Value>, ApiError> {
+    let agent = owned_agent(&state, &auth, &id).await?;
+    let triggers = state.store.agent_triggers(auth.user_id, agent.id).await?;
+    Ok(JsonOut(Value::Array(
+        triggers.iter().map(trigger_json).collect(),
+    )))
+}
+
+/// A trigger as the API shows it.
+pub fn trigger_json(t: &TriggerRecord) -> Value {
+    match &t.kind {
+        TriggerKind::Schedule(spec) => json!({
+            "id": t.id,
+            "type": "schedule",
+            "schedule_id": t.id,
+            "agent_id": t.agent_id,
+            "cron_expression": spec.cron_expression,
+            "timezone": spec.timezone,
+            "video_urls": spec.video_urls,
+            "update_params": spec.update_params,
+            "trigger_callback_url": t.callback_url,
+            "created_at": iso(t.created_at),
+            "next_run_at": t.next_run_at.map(iso),
+            "last_run_at": t.last_fired_at.map(iso),
+            "last_error": t.last_error,
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddSchedule {
+    cron_expression: String,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    video_urls: Vec<String>,
+    #[serde(default)]
+    update_params: Option<Map<String, Value>>,
+    #[serde(default)]
+    trigger_callback_url: Option<String>,
+}
+
+async fn add_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<AddSchedule>,
+) -> Result<JsonOut<Value>, ApiError> {
+    let agent = owned_agent(&state, &auth, &id).await?;
+    let timezone = body
+        .timezone
+        .unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned());
+    let schedule = Schedule::parse(&body.cron_expression, &timezone)
+        .map_err(|e| ApiError::validation(format!("cron_expression: {e}")))?;
+    let inputs = agent
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.node_type == "video_input")
+        .count();
+    if inputs != 1 {
+        return Err(ApiError::validation(
+            "schedules run agents with exactly one video_input node on their video_urls",
+        ));
+    }
+    if body.video_urls.is_empty() || body.video_urls.len() > MAX_SCHEDULE_INPUTS {
+        return Err(ApiError::validation(format!(
+            "video_urls: give 1 to {MAX_SCHEDULE_INPUTS} videos for each scheduled run"
+        )));
+    }
+    let policy = &state.config.address_policy;
+    for (i, url) in body.video_urls.iter().enumerate() {
+        check_target(url, policy, &state.net)
+            .await
+            .map_err(|e| ApiError::validation(format!("video_urls[{i}]: {e}")))?;
+    }
+    if let Some(update) = &body.update_params {
+        graph::apply_update_params(&agent.graph, update)?;
+    }
+    let callback_url = match body.trigger_callback_url.as_deref() {
+        Some(raw) => Some(
+            check_target(raw.trim(), policy, &state.net)
+                .await
+                .map_err(|e| ApiError::validation(format!("trigger_callback_url: {e}")))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let now = chrono::Utc::now();
+    let next = schedule.next_after(now).map(|t| t.timestamp_millis());
+    let trigger = TriggerRecord {
+        id: TriggerId::new(),
+        user_id: auth.user_id,
+        agent_id: agent.id,
+        kind: TriggerKind::Schedule(ScheduleSpec {
+            cron_expression: schedule.expression().to_owned(),
+            timezone: schedule.time_zone().to_owned(),
+            video_urls: body.video_urls,
+            update_params: body.update_params,
+        }),
+        callback_url,
+        created_at: now.timestamp_millis(),
+        next_run_at: next,
+        last_fired_at: None,
+        last_poll_at: None,
+        last_error: None,
+    };
+    state.store.create_trigger(&trigger).await?;
+    Ok(JsonOut(
+        json!({ "schedule_id": trigger.id, "next_run_at": next.map(iso) }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoveSchedule {
+    schedule_id: String,
+}
+
+async fn remove_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<RemoveSchedule>,
+) -> Result<JsonOut<Value>, ApiError> {
+    let agent = owned_agent(&state, &auth, &id).await?;
+    let trigger_id: TriggerId = parse_path_id(&body.schedule_id, "schedule")?;
+    let belongs = state
+        .store
+        .trigger(auth.user_id, trigger_id)
+        .await?
+        .is_some_and(|t| t.agent_id == agent.id && matches!(t.kind, TriggerKind::Schedule(_)));
+    if !belongs {
+        return Err(ApiError::not_found("schedule not found on this agent"));
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    state
+        .store
+        .delete_trigger(auth.user_id, trigger_id, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("schedule not found on this agent"),
+            other => other.into(),
+        })?;
+    Ok(JsonOut(
+        json!({ "schedule_id": trigger_id, "removed": true }),
+    ))
+}

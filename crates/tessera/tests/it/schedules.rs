@@ -1,0 +1,176 @@
+//! Schedule triggers: validation, exactly one run per slot even with two
+//! schedulers on one database, and one catch-up run after downtime.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{FileServer, TestApp, test_layer, trim_agent};
+
+/// Every second, so the tests see several slots quickly.
+const EVERY_SECOND: &str = "* * * * * *";
+
+async fn trigger_runs(app: &TestApp, schedule: &str) -> Vec<Value> {
+    let (status, page) = app
+        .get(&format!("/trigger/{schedule}/runs?limit=100"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["runs"].as_array().unwrap().clone()
+}
+
+fn slots(runs: &[Value]) -> Vec<String> {
+    runs.iter()
+        .map(|r| {
+            r["triggered_by"]["scheduled_at"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+async fn wait_for_runs(app: &TestApp, schedule: &str, n: usize) -> Vec<Value> {
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let runs = trigger_runs(app, schedule).await;
+        if runs.len() >= n {
+            return runs;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "only {} runs",
+            runs.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_schedules_are_refused_with_a_clear_reason() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_agent(&trim_agent(0, 1000, 160)).await;
+    let path = format!("/agent/{agent}/triggers/add_schedule");
+    let video = "http://127.0.0.1:9/v.mp4";
+    for (body, needle) in [
+        (
+            json!({"cron_expression": "61 * * * *", "video_urls": [video]}),
+            "minute",
+        ),
+        (
+            json!({"cron_expression": "* * *", "video_urls": [video]}),
+            "field",
+        ),
+        (
+            json!({"cron_expression": "0 9 * * *", "timezone": "Mars/Olympus", "video_urls": [video]}),
+            "Mars/Olympus",
+        ),
+        (json!({"cron_expression": "0 9 * * *"}), "video_urls"),
+        (
+            json!({"cron_expression": "0 9 * * *", "video_urls": ["file:///etc/passwd"]}),
+            "video_urls[0]",
+        ),
+        (
+            json!({"cron_expression": "0 9 * * *", "video_urls": [video], "update_params": {"nope": {}}}),
+            "nope",
+        ),
+    ] {
+        let (status, answer) = app.post(&path, &body).await;
+        assert!(status.is_client_error(), "{body} → {status} {answer}");
+        assert!(
+            answer["detail"].as_str().unwrap().contains(needle),
+            "{body} → {answer}"
+        );
+    }
+    let (_, triggers) = app.get(&format!("/agent/{agent}/triggers")).await;
+    assert_eq!(triggers, json!([]), "nothing was written");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_schedule_fires_once_per_slot_with_two_schedulers_on_one_database() {
+    let files = FileServer::start().await;
+    let first = TestApp::spawn().await;
+    let dir = first.data_dir.path().to_path_buf();
+    // A second process's worth of roles on the same SQLite database.
+    let second =
+        tessera::app::start(tessera::config::Config::resolve(test_layer(&dir), None).unwrap())
+            .await
+            .unwrap();
+    let agent = first.create_agent(&trim_agent(0, 1000, 160)).await;
+    let (status, added) = first
+        .post(
+            &format!("/agent/{agent}/triggers/add_schedule"),
+            &json!({"cron_expression": EVERY_SECOND, "timezone": "Europe/Paris",
+                    "video_urls": [files.url("/videos/missing.mp4")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    let schedule = added["schedule_id"].as_str().unwrap().to_owned();
+    assert!(added["next_run_at"].is_string());
+
+    let runs = wait_for_runs(&first, &schedule, 4).await;
+    let fired = slots(&runs);
+    let unique: BTreeSet<_> = fired.iter().collect();
+    assert_eq!(unique.len(), fired.len(), "a slot fired twice: {fired:?}");
+    let trigger = &runs[0]["triggered_by"];
+    assert_eq!(trigger["type"], "schedule");
+    assert_eq!(trigger["schedule_id"], schedule.as_str());
+    assert_eq!(trigger["cron_expression"], EVERY_SECOND);
+    assert!(
+        trigger["scheduled_at"].as_str().unwrap().ends_with(".000Z"),
+        "slots are whole seconds"
+    );
+
+    let (_, listed) = first.get(&format!("/agent/{agent}/triggers")).await;
+    assert_eq!(listed[0]["schedule_id"], schedule.as_str());
+    assert!(listed[0]["last_run_at"].is_string());
+    let (status, _) = first
+        .post(
+            &format!("/agent/{agent}/triggers/remove_schedule"),
+            &json!({"schedule_id": schedule}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, listed) = first.get(&format!("/agent/{agent}/triggers")).await;
+    assert_eq!(listed, json!([]));
+    second.shutdown().await;
+    first.stop().await;
+}
+
+#[tokio::test]
+async fn after_downtime_a_missed_slot_fires_once_not_as_a_burst() {
+    let files = FileServer::start().await;
+    let first = TestApp::spawn().await;
+    let agent = first.create_agent(&trim_agent(0, 1000, 160)).await;
+    let (_, added) = first
+        .post(
+            &format!("/agent/{agent}/triggers/add_schedule"),
+            &json!({"cron_expression": EVERY_SECOND, "video_urls": [files.url("/videos/missing.mp4")]}),
+        )
+        .await;
+    let schedule = added["schedule_id"].as_str().unwrap().to_owned();
+    wait_for_runs(&first, &schedule, 1).await;
+    // Stop, keep the database, stay down for several slots (this sleep is
+    // the downtime being simulated, not a wait for work), start again.
+    let data = first.stop_and_keep_data().await;
+    let down_since = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let up_at = chrono::Utc::now();
+    let second = TestApp::spawn_in(data).await;
+    let runs = wait_for_runs(&second, &schedule, 2).await;
+    let during: Vec<String> = slots(&runs)
+        .into_iter()
+        .filter(|s| {
+            let t = chrono::DateTime::parse_from_rfc3339(s).unwrap();
+            t > down_since && t <= up_at
+        })
+        .collect();
+    assert_eq!(
+        during.len(),
+        1,
+        "one catch-up run for ~3 missed slots: {during:?}"
+    );
+    second.stop().await;
+}
