@@ -122,6 +122,7 @@ where
                 JsonRejection::JsonDataError(e) => {
                     ApiError::validation(format!("invalid request body: {}", source_text(&e)))
                 }
+                JsonRejection::BytesRejection(e) => body_rejection(e.status(), &e.body_text()),
                 other => ApiError::validation(other.body_text()),
             }),
         }
@@ -158,5 +159,28 @@ where
             )),
             Err(other) => Err(ApiError::validation(other.body_text())),
         }
+    }
+}
+
+/// A raw request body, with the same error answers as [`Json`].
+pub struct RawBody(pub bytes::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        bytes::Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| body_rejection(e.status(), &e.body_text()))
+    }
+}
+
+/// A body that could not be read: too large (413) or broken (400).
+fn body_rejection(status: StatusCode, text: &str) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE || text.contains("length limit") {
+        ApiError::too_large("the request body is larger than the 2 MB limit")
+    } else {
+        ApiError::validation(format!("the request body could not be read: {text}"))
     }
 }

@@ -248,7 +248,7 @@ async fn check_source(
         SourceKind::Url { url } => check_target(url, &state.config.address_policy, &state.net)
             .await
             .map(|_| ())
-            .map_err(|e| ApiError::validation(format!("input {i} ({url:.200}): {e}"))),
+            .map_err(|e| ApiError::validation(format!("input {i}: {e}"))),
         SourceKind::Render { render_id } => {
             match state.store.render_files(auth.user_id, *render_id).await? {
                 Some(_) => Ok(()),
@@ -366,8 +366,13 @@ async fn list_for_agent(
     Query(q): Query<ListQuery>,
 ) -> Result<JsonOut<Value>, ApiError> {
     let id: AgentId = parse_path_id(&id, "agent")?;
-    // Runs of a deleted agent stay listable, so only ownership is checked.
-    list(&state, &auth, q, Some(id), None).await
+    let listed = list(&state, &auth, q, Some(id), None).await?;
+    // Runs of a deleted agent stay listable; an agent that never existed is 404.
+    let empty = listed.0["runs"].as_array().is_some_and(Vec::is_empty);
+    if empty && state.store.agent(auth.user_id, id).await?.is_none() {
+        return Err(ApiError::not_found("agent not found"));
+    }
+    Ok(listed)
 }
 
 /// The runs of a trigger (`GET /trigger/{id}/runs`).

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
-use super::error::{ApiError, Json, Query};
+use super::error::{ApiError, Json, Query, RawBody};
 use super::targets::check_target;
 use super::{AppState, iso, page_limit, parse_path_id};
 use crate::domain::ids::{DeliveryId, EventId, RunId};
@@ -72,7 +72,7 @@ async fn set_secret(
     State(state): State<AppState>,
     auth: Auth,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> Result<JsonOut<Value>, ApiError> {
     // The body is optional: no body (or `{}`) asks for a generated secret.
     let requested: Option<String> = if body.iter().all(u8::is_ascii_whitespace) {

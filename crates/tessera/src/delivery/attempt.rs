@@ -25,7 +25,9 @@ pub struct Sent {
     pub duration: Duration,
 }
 
-/// Send one POST. Never takes longer than `deadline` (plus scheduling noise).
+/// Send one POST. Never takes longer than `deadline` (plus scheduling noise):
+/// the headers and the body share one deadline, and a status that arrived
+/// before the body stalled is still recorded.
 pub async fn send(
     client: &reqwest::Client,
     url: &str,
@@ -34,70 +36,65 @@ pub async fn send(
     deadline: Duration,
 ) -> Sent {
     let started = Instant::now();
-    let work = async {
-        let response = client.post(url).headers(headers).body(body).send().await?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-        let (bytes, truncated, body_error) = read_capped(response).await;
-        Ok::<_, reqwest::Error>((status, retry_after, bytes, truncated, body_error))
+    let until = tokio::time::Instant::now() + deadline;
+    let timed_out = |status: Option<u16>| Sent {
+        status,
+        retry_after: None,
+        error: Some((
+            ErrorClass::Timeout,
+            format!("no complete answer within {} ms", deadline.as_millis()),
+        )),
+        snippet: None,
+        truncated: false,
+        duration: started.elapsed(),
     };
-    let result = tokio::time::timeout(deadline, work).await;
-    let duration = started.elapsed();
-    match result {
-        Err(_) => Sent {
-            status: None,
-            retry_after: None,
-            error: Some((
-                ErrorClass::Timeout,
-                format!("no complete answer within {} ms", deadline.as_millis()),
-            )),
-            snippet: None,
-            truncated: false,
-            duration,
-        },
-        Ok(Err(e)) => Sent {
-            status: None,
-            retry_after: None,
-            error: Some((classify(&e), error_detail(&e))),
-            snippet: None,
-            truncated: false,
-            duration,
-        },
-        Ok(Ok((status, retry_after, bytes, truncated, body_error))) => {
-            let (snippet, cut) = snippet(&bytes);
-            // A body that breaks off is a failed exchange even after a 2xx:
-            // the receiver may have crashed mid-way, and a duplicate is
-            // better than a lost webhook.
-            let error = match body_error {
-                Some(e) => Some((
-                    body_class(&e),
-                    format!("HTTP {status}, then the body failed: {}", error_detail(&e)),
-                )),
-                None if (200..300).contains(&status) => None,
-                None => Some((ErrorClass::Status, format!("HTTP {status}"))),
-            };
-            Sent {
-                status: Some(status),
-                retry_after,
-                error,
-                snippet: (!bytes.is_empty()).then_some(snippet),
-                truncated: truncated || cut,
-                duration,
+    let response =
+        match tokio::time::timeout_at(until, client.post(url).headers(headers).body(body).send())
+            .await
+        {
+            Err(_) => return timed_out(None),
+            Ok(Err(e)) => {
+                return Sent {
+                    status: None,
+                    retry_after: None,
+                    error: Some((classify(&e), error_detail(&e))),
+                    snippet: None,
+                    truncated: false,
+                    duration: started.elapsed(),
+                };
             }
-        }
-    }
-}
-
-/// The class of a failure while reading a body: resets stay resets,
-/// anything else is a body error.
-fn body_class(e: &reqwest::Error) -> ErrorClass {
-    match classify(e) {
-        ErrorClass::Reset | ErrorClass::Timeout => classify(e),
-        _ => ErrorClass::Body,
+            Ok(Ok(response)) => response,
+        };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    let Ok((bytes, truncated, body_error)) =
+        tokio::time::timeout_at(until, read_capped(response)).await
+    else {
+        return timed_out(Some(status));
+    };
+    let (snippet, cut) = snippet(&bytes);
+    // A body that breaks off is a failed exchange even after a 2xx: the
+    // receiver may have crashed mid-way, and a duplicate is better than a
+    // lost webhook.
+    let error = match body_error {
+        Some(e) => Some((
+            ErrorClass::Body,
+            format!("HTTP {status}, then the body failed: {}", error_detail(&e)),
+        )),
+        None if (200..300).contains(&status) => None,
+        None => Some((ErrorClass::Status, format!("HTTP {status}"))),
+    };
+    Sent {
+        status: Some(status),
+        retry_after,
+        error,
+        snippet: (!bytes.is_empty()).then_some(snippet),
+        truncated: truncated || cut,
+        duration: started.elapsed(),
     }
 }
 

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{Services, Wakeups};
 use crate::config::Config;
-use crate::domain::address::{check_url, redact_url};
+use crate::domain::address::check_url;
 use crate::domain::ids::UserId;
 use crate::domain::retry::{AttemptOutcome, Decision};
 use crate::domain::signing::SigningKey;
@@ -283,7 +283,8 @@ impl Dispatcher {
             record.error.as_deref().unwrap_or("success"),
             sent.duration.as_secs_f64(),
         );
-        let url = redact_url(&d.url);
+        // Paths and queries can carry tokens: logs name the destination only.
+        let url = &d.destination;
         match &next {
             NextState::Failed => {
                 metrics.delivery_final(false);

@@ -66,7 +66,12 @@ impl Engine {
             let earlier = run.inputs.iter().find(|i| i.input_index == index);
             let result = match earlier {
                 Some(input) => self.restore(input, dir).await.map_err(Abort::Store)?,
-                None => self.ingest(run, index, dir).await,
+                // A download can take long: a cancel or shutdown stops it at once.
+                None => match stopped_or(&stop.token, self.ingest(run, index, dir)).await {
+                    Some(result) => result,
+                    None if stop.cancelled_by_user() => break,
+                    None => return Err(Abort::Released),
+                },
             };
             match result {
                 Ok(local) => state.inputs.push(local),
@@ -258,5 +263,16 @@ fn container_extension(probe: &Probe) -> &'static str {
         "flv"
     } else {
         "bin"
+    }
+}
+
+/// Run `work` unless `token` fires first (then `None`, and `work` is dropped).
+async fn stopped_or<T>(
+    token: &tokio_util::sync::CancellationToken,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        result = work => Some(result),
+        _ = token.cancelled() => None,
     }
 }

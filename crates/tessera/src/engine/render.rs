@@ -74,7 +74,7 @@ impl Engine {
         let media = &self.inner.media;
         let ext = output_extension(&plan.render);
         let probe = media
-            .probe(out)
+            .probe_output(out)
             .await
             .map_err(|e| format!("the rendered file is unreadable: {e}"))?;
         let thumb = dir.join(format!("output-{id}.jpg"));

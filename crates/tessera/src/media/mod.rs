@@ -120,6 +120,16 @@ impl Media {
     /// files without a video stream are [`MediaError::NotAVideo`]; media
     /// longer than `max_media_seconds` is [`MediaError::TooLong`].
     pub async fn probe(&self, path: &Path) -> Result<Probe, MediaError> {
+        self.probe_with(path, true).await
+    }
+
+    /// Probe a file ffmpeg just wrote for us: one ffprobe, without the
+    /// truncation check that untrusted inputs need.
+    pub async fn probe_output(&self, path: &Path) -> Result<Probe, MediaError> {
+        self.probe_with(path, false).await
+    }
+
+    async fn probe_with(&self, path: &Path, check_complete: bool) -> Result<Probe, MediaError> {
         let cfg = &self.inner.cfg;
         let input = args::path_str(path)?;
         // A missing file is our own mistake, not the user's "not a video".
@@ -147,6 +157,9 @@ impl Media {
                 duration_ms: parsed.probe.duration_ms,
                 max_seconds: cfg.max_media_seconds,
             });
+        }
+        if !check_complete {
+            return Ok(parsed.probe);
         }
         let tail_args = probe::tail_args(input, &parsed);
         let job = quick_job(

@@ -445,3 +445,27 @@ async fn a_test_webhook_reports_its_first_attempt_and_failures_are_retried_then_
         .await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_a_json_413() {
+    let app = TestApp::spawn().await;
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
+    for (method, path) in [
+        (reqwest::Method::POST, "/agent/create"),
+        (reqwest::Method::PUT, "/webhook_secret"),
+    ] {
+        let r = app
+            .http
+            .request(method, app.url(path))
+            .bearer_auth(API_KEY)
+            .header("content-type", "application/json")
+            .body(huge.clone())
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(r).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert_eq!(body["error"], "payload_too_large", "{path}: {body}");
+    }
+    app.stop().await;
+}

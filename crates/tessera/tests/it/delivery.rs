@@ -103,7 +103,7 @@ async fn every_kind_of_receiver_failure_has_its_outcome_and_attempt_count() {
             ResetMidResponse,
             "failed",
             4,
-            Some("reset"),
+            Some("body"),
             Some(200),
         ),
         case(
@@ -120,9 +120,16 @@ async fn every_kind_of_receiver_failure_has_its_outcome_and_attempt_count() {
             "failed",
             4,
             Some("timeout"),
-            None,
+            Some(200),
         ),
-        case("slow trickle", Trickle, "failed", 4, Some("timeout"), None),
+        case(
+            "slow trickle",
+            Trickle,
+            "failed",
+            4,
+            Some("timeout"),
+            Some(200),
+        ),
         case("huge body", Huge, "succeeded", 1, None, Some(200)),
         case(
             "non-UTF-8 body",

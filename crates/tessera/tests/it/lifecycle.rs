@@ -581,3 +581,45 @@ async fn youtube_urls_go_through_yt_dlp_and_fail_clearly_without_it() {
     );
     without.stop().await;
 }
+
+#[tokio::test]
+async fn cancelling_a_run_stops_its_download_at_once() {
+    let app = TestApp::spawn().await;
+    let files = FileServer::start().await;
+    let agent = app.create_agent(&trim_agent(0, 1000, 160)).await;
+    // An endless body: without the cancel, the download would run for the default hour.
+    let run = start_run(
+        &app,
+        &agent,
+        json!({"video_urls": [files.url("/endless.mp4")]}),
+    )
+    .await;
+    let until = Instant::now() + DEADLINE;
+    while !app
+        .data_dir
+        .path()
+        .join("tmp")
+        .read_dir()
+        .is_ok_and(|mut d| d.next().is_some())
+    {
+        assert!(Instant::now() < until, "the download never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) = app
+        .post(&format!("/agent_run/{run}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let done = app.wait_for_run(&run, Duration::from_secs(15)).await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_runs_of_an_agent_that_never_existed_are_not_found() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .get(&format!("/agent/{}/runs", uuid::Uuid::now_v7()))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    app.stop().await;
+}
