@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
-use super::error::{ApiError, Json, Query};
+use super::error::{ApiError, Json, Query, not_found_as};
 use super::{AppState, iso, page_limit, parse_path_id};
 use crate::domain::graph::{self, Connection, NodeSpec};
 use crate::domain::ids::AgentId;
@@ -123,10 +123,7 @@ async fn update(
         .store
         .update_agent(&agent)
         .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound => ApiError::not_found("agent not found"),
-            other => other.into(),
-        })?;
+        .map_err(not_found_as("agent"))?;
     Ok(JsonOut(agent_json(&agent)))
 }
 
@@ -141,10 +138,7 @@ async fn delete(
         .store
         .delete_agent(auth.user_id, id, now)
         .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound => ApiError::not_found("agent not found"),
-            other => other.into(),
-        })?;
+        .map_err(not_found_as("agent"))?;
     Ok(JsonOut(json!({ "id": id, "deleted": true })))
 }
 

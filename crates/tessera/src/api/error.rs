@@ -93,6 +93,14 @@ impl From<GraphError> for ApiError {
     }
 }
 
+/// Map a store error, answering `NotFound` with "`what` not found".
+pub fn not_found_as(what: &'static str) -> impl Fn(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::not_found(format!("{what} not found")),
+        other => other.into(),
+    }
+}
+
 /// Log an unexpected failure with its context and answer a plain 500.
 pub fn internal(context: &str, e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "{context}");

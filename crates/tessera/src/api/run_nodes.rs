@@ -14,12 +14,13 @@ use axum::{Json as JsonOut, Router};
 use serde_json::{Value, json};
 
 use super::auth::Auth;
-use super::error::ApiError;
+use super::error::{ApiError, not_found_as};
+use super::runs::owned_run;
 use super::{AppState, parse_path_id};
 use crate::domain::graph::{AgentGraph, render_plans};
 use crate::domain::ids::{EventId, RunId};
 use crate::domain::payload::{EventBody, FinishedStatus, iso8601};
-use crate::store::{CancelOutcome, NewEvent, RunRecord, RunStatus, StoreError};
+use crate::store::{CancelOutcome, NewEvent, RunRecord, RunStatus};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,12 +34,8 @@ async fn cancel(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<JsonOut<Value>, ApiError> {
-    let id: RunId = parse_path_id(&id, "run")?;
-    let run = state
-        .store
-        .run(auth.user_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run not found"))?;
+    let run = owned_run(&state, &auth, &id).await?;
+    let id = run.id;
     let now = chrono::Utc::now().timestamp_millis();
     // Used only if the run is still queued: it ends here, with its webhook.
     let event = NewEvent {
@@ -64,10 +61,7 @@ async fn cancel(
         .store
         .cancel_run(auth.user_id, id, now, event)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("run not found"),
-            other => other.into(),
-        })?;
+        .map_err(not_found_as("run"))?;
     let status = match outcome {
         CancelOutcome::Cancelled => {
             state.wake.deliveries.notify_one();
@@ -89,10 +83,7 @@ async fn resume(
         .store
         .resume_run(auth.user_id, id, now)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("run not found"),
-            other => other.into(),
-        })?;
+        .map_err(not_found_as("run"))?;
     state.wake.runs.notify_one();
     Ok(JsonOut(json!({ "run_id": id, "status": "queued" })))
 }
@@ -102,12 +93,7 @@ async fn nodes(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<JsonOut<Value>, ApiError> {
-    let id: RunId = parse_path_id(&id, "run")?;
-    let run = state
-        .store
-        .run(auth.user_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run not found"))?;
+    let run = owned_run(&state, &auth, &id).await?;
     let statuses = node_statuses(&run);
     let now = chrono::Utc::now().timestamp();
     let nodes: Vec<Value> = run

@@ -286,13 +286,18 @@ async fn read(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<JsonOut<Value>, ApiError> {
-    let id: RunId = parse_path_id(&id, "run")?;
-    let run = state
+    let run = owned_run(&state, &auth, &id).await?;
+    Ok(JsonOut(run_json(&state, &run)))
+}
+
+/// The caller's run named by a path segment, or 404.
+pub async fn owned_run(state: &AppState, auth: &Auth, raw_id: &str) -> Result<RunRecord, ApiError> {
+    let id: RunId = parse_path_id(raw_id, "run")?;
+    state
         .store
         .run(auth.user_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("run not found"))?;
-    Ok(JsonOut(run_json(&state, &run)))
+        .ok_or_else(|| ApiError::not_found("run not found"))
 }
 
 /// The run as `GET /agent_run/{id}` returns it.

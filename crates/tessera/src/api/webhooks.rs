@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
-use super::error::{ApiError, Json, Query, RawBody};
+use super::error::{ApiError, Json, Query, RawBody, not_found_as};
 use super::targets::check_target;
 use super::{AppState, iso, page_limit, parse_path_id};
 use crate::domain::ids::{DeliveryId, EventId, RunId};
@@ -316,10 +316,7 @@ async fn retry(
         .store
         .retry_delivery(auth.user_id, id, now)
         .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound => ApiError::not_found("delivery not found"),
-            other => other.into(),
-        })?;
+        .map_err(not_found_as("delivery"))?;
     state.wake.deliveries.notify_one();
     Ok(JsonOut(json!({ "delivery_id": id, "status": "pending" })))
 }
