@@ -174,3 +174,66 @@ async fn after_downtime_a_missed_slot_fires_once_not_as_a_burst() {
     );
     second.stop().await;
 }
+
+#[tokio::test]
+async fn two_scheduler_processes_on_one_database_fire_each_slot_once() {
+    use crate::process::ServerProcess;
+    use crate::support::API_KEY;
+    let files = FileServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("TESSERA_POLL_INTERVAL_MS", "50")];
+    let a = ServerProcess::start(dir.path(), &env);
+    let b = ServerProcess::start(dir.path(), &env);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let post = |url: String, body: Value| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .post(url)
+                .bearer_auth(API_KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let agent = post(a.url("/agent/create"), trim_agent(0, 1000, 160)).await;
+    let agent = agent["id"].as_str().unwrap();
+    let added = post(
+        b.url(&format!("/agent/{agent}/triggers/add_schedule")),
+        json!({"cron_expression": EVERY_SECOND, "video_urls": [files.url("/videos/missing.mp4")]}),
+    )
+    .await;
+    let schedule = added["schedule_id"].as_str().unwrap();
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    let runs = loop {
+        let page: Value = client
+            .get(a.url(&format!("/trigger/{schedule}/runs?limit=100")))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let runs = page["runs"].as_array().unwrap().clone();
+        if runs.len() >= 5 {
+            break runs;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "only {} runs",
+            runs.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let fired = slots(&runs);
+    let unique: BTreeSet<_> = fired.iter().collect();
+    assert_eq!(
+        unique.len(),
+        fired.len(),
+        "a slot fired twice across processes: {fired:?}"
+    );
+}
