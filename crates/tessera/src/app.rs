@@ -1,5 +1,6 @@
 //! Build the application from a [`Config`] and run its roles: the HTTP API,
-//! the run engine (worker) and the webhook dispatcher. Every long-running task
+//! the run engine (worker), the webhook dispatcher and the trigger roles
+//! (scheduler, YouTube poller). Every long-running task
 //! takes the one shutdown token; [`RunningApp::shutdown`] stops them all.
 
 use std::net::SocketAddr;
@@ -193,6 +194,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     tasks.spawn(Engine::new(&services, media).run(shutdown.clone()));
     tasks.spawn(Dispatcher::new(&services).run(shutdown.clone()));
     tasks.spawn(crate::triggers::scheduler::Scheduler::new(&services).run(shutdown.clone()));
+    tasks.spawn(crate::triggers::youtube::Poller::new(&services).run(shutdown.clone()));
 
     tracing::info!(%addr, %public_url, "Tessera is listening");
     Ok(RunningApp {

@@ -105,6 +105,18 @@ pub struct Layer {
     /// Longest input media accepted, in seconds (default 10800).
     #[arg(long, env = "TESSERA_MAX_MEDIA_SECONDS")]
     pub max_media_seconds: Option<u64>,
+    /// Seconds between two polls of a watched YouTube channel's feed (default 900).
+    #[arg(long, env = "TESSERA_YOUTUBE_POLL_SECONDS")]
+    pub youtube_poll_seconds: Option<u64>,
+    /// YouTube feed URL template; `{channel_id}` is replaced (default
+    /// `https://www.youtube.com/feeds/videos.xml?channel_id={channel_id}`).
+    #[arg(long, env = "TESSERA_YOUTUBE_FEED_URL")]
+    pub youtube_feed_url: Option<String>,
+    /// Channel page URL template used to resolve handles and channel URLs;
+    /// `{handle_or_path}` is replaced by `@name`, `c/name`, `user/name`, …
+    /// (default `https://www.youtube.com/{handle_or_path}`).
+    #[arg(long, env = "TESSERA_YOUTUBE_CHANNEL_URL")]
+    pub youtube_channel_url: Option<String>,
 }
 
 impl Layer {
@@ -141,6 +153,9 @@ impl Layer {
             download_max_bytes,
             download_timeout_seconds,
             max_media_seconds,
+            youtube_poll_seconds,
+            youtube_feed_url,
+            youtube_channel_url,
         )
     }
 }
@@ -188,6 +203,11 @@ pub struct Config {
     pub download_max_bytes: u64,
     pub download_timeout: Duration,
     pub max_media_seconds: u64,
+    pub youtube_poll_interval: Duration,
+    /// Contains `{channel_id}`.
+    pub youtube_feed_url: String,
+    /// Contains `{handle_or_path}`.
+    pub youtube_channel_url: String,
 }
 
 impl Config {
@@ -234,6 +254,18 @@ impl Config {
         if webhook_timeout.is_zero() {
             bail!("webhook_timeout_ms must be positive");
         }
+        let youtube_feed_url = url_template(
+            l.youtube_feed_url,
+            DEFAULT_YOUTUBE_FEED_URL,
+            "{channel_id}",
+            "youtube_feed_url",
+        )?;
+        let youtube_channel_url = url_template(
+            l.youtube_channel_url,
+            DEFAULT_YOUTUBE_CHANNEL_URL,
+            "{handle_or_path}",
+            "youtube_channel_url",
+        )?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             listen: l
@@ -263,6 +295,11 @@ impl Config {
             download_max_bytes: l.download_max_bytes.unwrap_or(5_000_000_000),
             download_timeout: Duration::from_secs(l.download_timeout_seconds.unwrap_or(3600)),
             max_media_seconds: l.max_media_seconds.unwrap_or(10_800),
+            youtube_poll_interval: Duration::from_secs(
+                l.youtube_poll_seconds.unwrap_or(900).max(1),
+            ),
+            youtube_feed_url,
+            youtube_channel_url,
             data_dir,
         })
     }
@@ -278,6 +315,30 @@ impl Config {
     pub fn delivery_lease(&self) -> Duration {
         self.webhook_timeout + self.delivery_lease_margin
     }
+}
+
+const DEFAULT_YOUTUBE_FEED_URL: &str =
+    "https://www.youtube.com/feeds/videos.xml?channel_id={channel_id}";
+const DEFAULT_YOUTUBE_CHANNEL_URL: &str = "https://www.youtube.com/{handle_or_path}";
+
+/// A URL template: must contain `placeholder` and be an http(s) URL once
+/// it is filled in.
+fn url_template(
+    raw: Option<String>,
+    default: &str,
+    placeholder: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let template = raw.unwrap_or_else(|| default.to_owned());
+    if !template.contains(placeholder) {
+        bail!("{name} must contain {placeholder}");
+    }
+    let sample = url::Url::parse(&template.replace(placeholder, "x"))
+        .with_context(|| format!("invalid {name}"))?;
+    if !matches!(sample.scheme(), "http" | "https") || sample.host().is_none() {
+        bail!("{name} must be an absolute http(s) URL");
+    }
+    Ok(template)
 }
 
 fn read_toml(path: &Path) -> anyhow::Result<Layer> {
@@ -333,6 +394,27 @@ mod tests {
         assert_eq!(config.webhook_timeout, Duration::from_millis(500));
         assert_eq!(config.retry.max_retries, 7);
         assert_eq!(config.retry.base, Duration::from_millis(30_000));
+    }
+
+    #[test]
+    fn youtube_templates_need_their_placeholder() {
+        let config = Config::from_layer(Layer::default()).unwrap();
+        assert_eq!(config.youtube_poll_interval, Duration::from_secs(900));
+        assert!(config.youtube_feed_url.contains("{channel_id}"));
+        assert!(
+            Config::from_layer(Layer {
+                youtube_feed_url: Some("https://feeds.test/videos.xml".into()),
+                ..Layer::default()
+            })
+            .is_err()
+        );
+        assert!(
+            Config::from_layer(Layer {
+                youtube_channel_url: Some("ftp://x/{handle_or_path}".into()),
+                ..Layer::default()
+            })
+            .is_err()
+        );
     }
 
     #[test]

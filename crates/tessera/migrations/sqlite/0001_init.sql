@@ -94,6 +94,41 @@ CREATE TABLE trigger_fires (
     PRIMARY KEY (trigger_id, slot_at)
 );
 
+-- Channels watched by YouTube triggers: one row per agent and channel (a
+-- channel added again under another filter moves to that filter's trigger).
+-- A poller claims a due channel with a lease, so one channel is polled by
+-- one node at a time.
+CREATE TABLE youtube_channels (
+    agent_id     TEXT NOT NULL REFERENCES agents(id),
+    channel_id   TEXT NOT NULL,
+    trigger_id   TEXT NOT NULL REFERENCES triggers(id),
+    added_at     INTEGER NOT NULL,
+    next_poll_at INTEGER NOT NULL,
+    last_poll_at INTEGER,
+    last_error   TEXT,
+    -- 1 once the back-catalogue was recorded: later videos are new.
+    primed       INTEGER NOT NULL DEFAULT 0,
+    lease_owner  TEXT,
+    lease_until  INTEGER,
+    PRIMARY KEY (agent_id, channel_id)
+);
+CREATE INDEX youtube_channels_due ON youtube_channels (next_poll_at);
+CREATE INDEX youtube_channels_by_trigger ON youtube_channels (trigger_id);
+
+-- Videos an agent has seen on a channel: the primary key makes each video
+-- fire at most once, and it outlives removal so re-adding never re-fires.
+CREATE TABLE youtube_videos (
+    agent_id   TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    video_id   TEXT NOT NULL,
+    -- baseline (in the feed when added), fired or skipped
+    outcome    TEXT NOT NULL,
+    reason     TEXT,
+    run_id     TEXT,
+    seen_at    INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, channel_id, video_id)
+);
+
 -- Every rendered output, addressable as a node_render_id by its owner.
 CREATE TABLE renders (
     id            TEXT PRIMARY KEY,

@@ -12,6 +12,7 @@ pub mod runs;
 pub mod targets;
 pub mod triggers;
 pub mod webhooks;
+pub mod youtube;
 
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(runs::router())
         .merge(run_nodes::router())
         .merge(triggers::router())
+        .merge(youtube::router())
         .merge(webhooks::router())
         .merge(files::router())
         .fallback(|| async { ApiError::not_found("no such route") })

@@ -1,4 +1,5 @@
-//! Triggers of an agent: schedules (cron in an IANA time zone).
+//! Triggers of an agent: the list of all of them, and schedules (cron in an
+//! IANA time zone). YouTube channel triggers are added in `api/youtube.rs`.
 
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -13,7 +14,9 @@ use super::{AppState, iso, parse_path_id};
 use crate::domain::cron::{DEFAULT_TIME_ZONE, Schedule};
 use crate::domain::graph;
 use crate::domain::ids::{AgentId, TriggerId};
-use crate::store::{AgentRecord, ScheduleSpec, StoreError, TriggerKind, TriggerRecord};
+use crate::store::{
+    AgentRecord, ScheduleSpec, StoreError, TriggerKind, TriggerRecord, YoutubeChannelRecord,
+};
 
 /// Most video URLs a schedule may feed each run.
 const MAX_SCHEDULE_INPUTS: usize = 50;
@@ -28,7 +31,11 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-async fn owned_agent(state: &AppState, auth: &Auth, raw: &str) -> Result<AgentRecord, ApiError> {
+pub(super) async fn owned_agent(
+    state: &AppState,
+    auth: &Auth,
+    raw: &str,
+) -> Result<AgentRecord, ApiError> {
     let id: AgentId = parse_path_id(raw, "agent")?;
     state
         .store
@@ -44,14 +51,22 @@ async fn list(
 ) -> Result<JsonOut<Value>, ApiError> {
     let agent = owned_agent(&state, &auth, &id).await?;
     let triggers = state.store.agent_triggers(auth.user_id, agent.id).await?;
+    let channels = state.store.youtube_channels(auth.user_id, agent.id).await?;
     Ok(JsonOut(Value::Array(
-        triggers.iter().map(trigger_json).collect(),
+        triggers
+            .iter()
+            .map(|t| trigger_json(t, &channels))
+            .collect(),
     )))
 }
 
-/// A trigger as the API shows it.
-pub fn trigger_json(t: &TriggerRecord) -> Value {
+/// A trigger as the API shows it; `channels` are the agent's watched
+/// YouTube channels (a YouTube trigger shows its own).
+pub fn trigger_json(t: &TriggerRecord, channels: &[YoutubeChannelRecord]) -> Value {
     match &t.kind {
+        TriggerKind::Youtube { filter } => {
+            super::youtube::youtube_trigger_json(t, filter, channels)
+        }
         TriggerKind::Schedule(spec) => json!({
             "id": t.id,
             "type": "schedule",

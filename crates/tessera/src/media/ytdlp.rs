@@ -100,6 +100,95 @@ pub async fn fetch(
     outcome
 }
 
+/// Most metadata read from `--dump-json` (it lists every format, so it can
+/// be a few hundred KB; anything beyond this is not yt-dlp talking).
+const MAX_METADATA_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The real duration of a YouTube video in seconds, from yt-dlp's metadata
+/// (`--dump-json --skip-download`). `Ok(None)` when yt-dlp knows no
+/// duration (a live stream or an upcoming premiere).
+pub async fn duration(
+    ytdlp: &Path,
+    url: &url::Url,
+    timeout: Duration,
+) -> Result<Option<f64>, YtDlpError> {
+    let mut cmd = Command::new(ytdlp);
+    cmd.args([
+        "--ignore-config",
+        "--no-playlist",
+        "--dump-json",
+        "--skip-download",
+        "--no-warnings",
+        "--",
+        url.as_str(),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(YtDlpError::NotInstalled),
+        Err(e) => return Err(YtDlpError::Failed(format!("could not start it ({e})"))),
+    };
+    let (status, stdout, stderr) = tokio::time::timeout(timeout, collect(child))
+        .await
+        .map_err(|_| YtDlpError::Timeout(timeout))?
+        .map_err(|e| YtDlpError::Failed(e.to_string()))?;
+    if !status.success() {
+        return Err(YtDlpError::Failed(last_line(&stderr, "no metadata")));
+    }
+    parse_duration(&stdout)
+}
+
+/// Wait for the process, reading its (capped) stdout and stderr meanwhile so
+/// a chatty yt-dlp never blocks on a full pipe.
+async fn collect(
+    mut child: tokio::process::Child,
+) -> std::io::Result<(std::process::ExitStatus, Vec<u8>, String)> {
+    let mut stdout = Vec::new();
+    let mut stderr = String::new();
+    let out = child.stdout.take();
+    let err = child.stderr.take();
+    let read_out = async {
+        if let Some(out) = out {
+            out.take(MAX_METADATA_BYTES)
+                .read_to_end(&mut stdout)
+                .await?;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let read_err = async {
+        if let Some(err) = err {
+            let _ = err.take(16 * 1024).read_to_string(&mut stderr).await;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::try_join!(read_out, read_err)?;
+    let status = child.wait().await?;
+    Ok((status, stdout, stderr))
+}
+
+fn parse_duration(stdout: &[u8]) -> Result<Option<f64>, YtDlpError> {
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        duration: Option<f64>,
+    }
+    let meta: Metadata = serde_json::from_slice(stdout)
+        .map_err(|e| YtDlpError::Failed(format!("unreadable metadata ({e})")))?;
+    Ok(meta.duration.filter(|d| d.is_finite() && *d >= 0.0))
+}
+
+fn last_line(text: &str, fallback: &str) -> String {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(fallback)
+        .chars()
+        .take(300)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +224,18 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(err, YtDlpError::NotInstalled));
+    }
+
+    #[test]
+    fn the_duration_comes_from_the_metadata() {
+        assert_eq!(
+            parse_duration(br#"{"id":"x","duration":212.5,"formats":[]}"#).unwrap(),
+            Some(212.5)
+        );
+        assert_eq!(
+            parse_duration(br#"{"id":"x","duration":null}"#).unwrap(),
+            None
+        );
+        assert!(parse_duration(b"not json").is_err());
     }
 }

@@ -149,6 +149,51 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<()>;
 
+    // --- YouTube channel triggers ------------------------------------------
+    /// Add channels to the agent's YouTube trigger for `add.filter` (created
+    /// if absent), in one transaction: channels watched under another filter
+    /// move here keeping their seen videos, and triggers left without
+    /// channels are removed. Returns the trigger's id.
+    async fn add_youtube_channels(&self, add: YoutubeAdd) -> StoreResult<TriggerId>;
+    /// Stop watching these channels on the agent (seen videos are kept);
+    /// returns the channels that were removed.
+    async fn remove_youtube_channels(
+        &self,
+        user: UserId,
+        agent: AgentId,
+        channels: Vec<String>,
+        now: i64,
+    ) -> StoreResult<Vec<String>>;
+    /// The agent's watched channels, by channel id.
+    async fn youtube_channels(
+        &self,
+        user: UserId,
+        agent: AgentId,
+    ) -> StoreResult<Vec<YoutubeChannelRecord>>;
+    /// Claim up to `limit` channels due for a poll whose lease is free or
+    /// expired (and whose trigger and agent still exist).
+    async fn claim_youtube_channels(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedChannel>>;
+    /// Which of `video_ids` the agent has not seen on this channel yet.
+    async fn unseen_videos(
+        &self,
+        agent: AgentId,
+        channel_id: &str,
+        video_ids: Vec<String>,
+    ) -> StoreResult<Vec<String>>;
+    /// Record a video as seen and, when it fired, create its run — in one
+    /// transaction. `false` (nothing written) when it was already seen or
+    /// the poller no longer holds the channel's lease.
+    async fn record_youtube_video(&self, video: YoutubeVideo) -> StoreResult<bool>;
+    /// Finish a poll: note the outcome, schedule the next poll and release
+    /// the lease; ignored when the lease was lost.
+    async fn finish_youtube_poll(&self, poll: YoutubePoll) -> StoreResult<()>;
+
     // --- webhook outbox ---------------------------------------------------
     /// Store an event not tied to a run state change (TEST).
     async fn enqueue_event(&self, event: NewEvent) -> StoreResult<Vec<DeliveryId>>;

@@ -395,14 +395,126 @@ pub struct ScheduleSpec {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TriggerKind {
     Schedule(ScheduleSpec),
+    /// Watches YouTube channels (rows of their own); one trigger per
+    /// distinct filter per agent.
+    Youtube {
+        filter: YoutubeFilter,
+    },
 }
 
 impl TriggerKind {
     pub fn name(&self) -> &'static str {
         match self {
             TriggerKind::Schedule(_) => "schedule",
+            TriggerKind::Youtube { .. } => "youtube",
         }
     }
+}
+
+/// Which new videos of a YouTube trigger start runs: inclusive bounds on the
+/// real duration in seconds. No bounds = every video.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct YoutubeFilter {
+    pub min_seconds: Option<u64>,
+    pub max_seconds: Option<u64>,
+}
+
+impl YoutubeFilter {
+    /// Whether a duration must be known to decide.
+    pub fn is_empty(&self) -> bool {
+        self.min_seconds.is_none() && self.max_seconds.is_none()
+    }
+
+    /// Whether `seconds` lies within the bounds (both inclusive).
+    pub fn admits(&self, seconds: f64) -> bool {
+        self.min_seconds.is_none_or(|min| seconds >= min as f64)
+            && self.max_seconds.is_none_or(|max| seconds <= max as f64)
+    }
+}
+
+/// How an add call changes the trigger's callback URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallbackChange {
+    /// Field omitted: keep what the trigger has (none for a new trigger).
+    Keep,
+    /// A string replaces it; `None` (JSON `null`) clears it.
+    Set(Option<String>),
+}
+
+/// Channels to add to an agent's YouTube trigger for `filter`.
+#[derive(Clone, Debug)]
+pub struct YoutubeAdd {
+    pub user_id: UserId,
+    pub agent_id: AgentId,
+    /// Validated `UC…` ids, without duplicates.
+    pub channels: Vec<String>,
+    pub filter: YoutubeFilter,
+    pub callback: CallbackChange,
+    /// The id to use if a new trigger is needed.
+    pub new_trigger_id: TriggerId,
+    pub now: i64,
+}
+
+/// A watched channel of an agent, as the API lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YoutubeChannelRecord {
+    pub trigger_id: TriggerId,
+    pub channel_id: String,
+    pub added_at: i64,
+    pub next_poll_at: i64,
+    pub last_poll_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A channel a poller claimed, with what it needs from its trigger.
+#[derive(Clone, Debug)]
+pub struct ClaimedChannel {
+    pub trigger_id: TriggerId,
+    pub user_id: UserId,
+    pub agent_id: AgentId,
+    pub channel_id: String,
+    /// The back-catalogue was recorded; later videos are new.
+    pub primed: bool,
+    pub filter: YoutubeFilter,
+    pub callback_url: Option<String>,
+}
+
+/// What happened to one new video.
+#[derive(Clone, Debug)]
+pub enum VideoOutcome {
+    /// It starts this run.
+    Fired(Box<RunRecord>),
+    /// No run, for this reason (filter, unknown duration, …).
+    Skipped(String),
+}
+
+/// One video a poller decided on; recording it is idempotent per
+/// (agent, channel, video).
+#[derive(Clone, Debug)]
+pub struct YoutubeVideo {
+    pub agent_id: AgentId,
+    pub channel_id: String,
+    pub video_id: String,
+    /// The poller's lease owner: nothing is written without the lease.
+    pub owner: String,
+    pub outcome: VideoOutcome,
+    pub at: i64,
+}
+
+/// The end of one poll of a channel, releasing its lease.
+#[derive(Clone, Debug)]
+pub struct YoutubePoll {
+    pub agent_id: AgentId,
+    pub channel_id: String,
+    pub owner: String,
+    /// The feed error (or a note such as a skipped video); `None` clears it.
+    pub error: Option<String>,
+    /// First successful poll: the video ids already in the feed, recorded
+    /// as seen without runs.
+    pub baseline: Option<Vec<String>>,
+    pub next_poll_at: i64,
+    pub at: i64,
 }
 
 /// A trigger of an agent and what the scheduler knows about it.

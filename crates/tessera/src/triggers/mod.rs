@@ -1,5 +1,7 @@
 //! Triggers that start runs without an API call: pure building blocks first
-//! (YouTube feed parsing); the poller and scheduler build on them.
+//! (YouTube feed parsing), then the roles built on them — the scheduler
+//! (cron schedules) and the YouTube channel poller.
 
 pub mod feed;
 pub mod scheduler;
+pub mod youtube;

@@ -58,7 +58,10 @@ impl Scheduler {
             .due_schedules(now.timestamp_millis(), BATCH)
             .await?
         {
-            let TriggerKind::Schedule(spec) = &trigger.kind;
+            // `due_schedules` returns schedules only; anything else is not ours.
+            let TriggerKind::Schedule(spec) = &trigger.kind else {
+                continue;
+            };
             created += usize::from(self.fire(&trigger, spec, now).await?);
         }
         if created > 0 {

@@ -10,3 +10,4 @@ mod process;
 mod runs;
 mod schedules;
 mod support;
+mod youtube;

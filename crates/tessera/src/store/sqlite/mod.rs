@@ -6,6 +6,7 @@ mod accounts;
 mod outbox;
 mod runs;
 mod triggers;
+mod youtube;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -443,12 +444,61 @@ impl Store for SqliteStore {
         self.write(move |tx| triggers::skip(tx, id, next_run_at, error.as_deref(), now))
             .await
     }
+    async fn add_youtube_channels(&self, add: YoutubeAdd) -> StoreResult<TriggerId> {
+        self.write(move |tx| youtube::add(tx, &add)).await
+    }
+    async fn remove_youtube_channels(
+        &self,
+        user: UserId,
+        agent: AgentId,
+        channels: Vec<String>,
+        now: i64,
+    ) -> StoreResult<Vec<String>> {
+        self.write(move |tx| youtube::remove(tx, user, agent, &channels, now))
+            .await
+    }
+    async fn youtube_channels(
+        &self,
+        user: UserId,
+        agent: AgentId,
+    ) -> StoreResult<Vec<YoutubeChannelRecord>> {
+        self.read(move |c| youtube::of_agent(c, user, agent)).await
+    }
+    async fn claim_youtube_channels(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedChannel>> {
+        let owner = owner.to_owned();
+        self.write(move |tx| youtube::claim(tx, &owner, now, lease_until, limit))
+            .await
+    }
+    async fn unseen_videos(
+        &self,
+        agent: AgentId,
+        channel_id: &str,
+        video_ids: Vec<String>,
+    ) -> StoreResult<Vec<String>> {
+        let channel_id = channel_id.to_owned();
+        self.read(move |c| youtube::unseen(c, agent, &channel_id, video_ids))
+            .await
+    }
+    async fn record_youtube_video(&self, video: YoutubeVideo) -> StoreResult<bool> {
+        self.write(move |tx| youtube::record_video(tx, &video))
+            .await
+    }
+    async fn finish_youtube_poll(&self, poll: YoutubePoll) -> StoreResult<()> {
+        self.write(move |tx| youtube::finish_poll(tx, &poll)).await
+    }
     async fn lease_owners(&self) -> StoreResult<Vec<String>> {
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT lease_owner FROM runs WHERE lease_owner IS NOT NULL
-                     UNION SELECT lease_owner FROM webhook_deliveries WHERE lease_owner IS NOT NULL",
+                     UNION SELECT lease_owner FROM webhook_deliveries WHERE lease_owner IS NOT NULL
+                     UNION SELECT lease_owner FROM youtube_channels WHERE lease_owner IS NOT NULL",
                 )
                 .sql("prepare lease owners")?;
             let owners = stmt
@@ -475,7 +525,13 @@ impl Store for SqliteStore {
                     [&owner],
                 )
                 .sql("expire delivery leases")?;
-            Ok((runs + deliveries) as u64)
+            let channels = tx
+                .execute(
+                    "UPDATE youtube_channels SET lease_until = 0 WHERE lease_owner = ?1",
+                    [&owner],
+                )
+                .sql("expire channel leases")?;
+            Ok((runs + deliveries + channels) as u64)
         })
         .await
     }
