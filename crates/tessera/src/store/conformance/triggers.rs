@@ -1,6 +1,5 @@
 //! Conformance checks for triggers: schedule slots and YouTube channels.
 
-#![allow(clippy::wildcard_imports)]
 
 use super::*;
 
