@@ -1,6 +1,5 @@
 //! Conformance checks for triggers: schedule slots and YouTube channels.
 
-
 use super::*;
 
 pub async fn a_schedule_slot_fires_once_however_many_schedulers_race(store: DynStore) {
