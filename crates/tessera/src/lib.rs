@@ -14,7 +14,7 @@
 //! - [`engine`]: the run engine: claims runs, ingests inputs, renders outputs.
 //! - [`net`]: the outbound HTTP client with the address policy enforced at connect time.
 //! - [`objects`]: the object store and signed file URLs.
-//! - [`triggers`]: YouTube feeds and schedules (building blocks so far).
+//! - [`triggers`]: the scheduler and the YouTube channel poller (runs without an API call).
 //! - [`metrics`]: Prometheus counters and gauges.
 
 pub mod api;

@@ -1,4 +1,4 @@
-//! Triggers that start runs without an API call: pure building blocks first
+//! Triggers that start runs without an API call: cron schedules and YouTube
 //! (YouTube feed parsing), then the roles built on them — the scheduler
 //! (cron schedules) and the YouTube channel poller.
 
