@@ -1,6 +1,6 @@
-//! Triggers that start runs without an API call: cron schedules and YouTube
-//! (YouTube feed parsing), then the roles built on them — the scheduler
-//! (cron schedules) and the YouTube channel poller.
+//! Triggers that start runs without an API call: the scheduler (cron
+//! schedules) and the YouTube channel poller, with the safe Atom parser the
+//! poller relies on.
 
 pub mod feed;
 pub mod scheduler;
