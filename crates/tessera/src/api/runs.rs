@@ -388,12 +388,13 @@ async fn list_for_trigger(
     Query(q): Query<ListQuery>,
 ) -> Result<JsonOut<Value>, ApiError> {
     let id: TriggerId = parse_path_id(&id, "trigger")?;
-    state
-        .store
-        .trigger(auth.user_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("trigger not found"))?;
-    list(&state, &auth, q, None, Some(id)).await
+    let listed = list(&state, &auth, q, None, Some(id)).await?;
+    // A removed trigger's runs stay listable; a trigger that never existed is 404.
+    let empty = listed.0["runs"].as_array().is_some_and(Vec::is_empty);
+    if empty && state.store.trigger(auth.user_id, id).await?.is_none() {
+        return Err(ApiError::not_found("trigger not found"));
+    }
+    Ok(listed)
 }
 
 async fn list(
