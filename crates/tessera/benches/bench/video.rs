@@ -238,7 +238,7 @@ async fn thumbnail_vs_command(dir: &Path, input: &Path, sizes: &Sizes) -> anyhow
     });
     let probe = media.probe(input).await?;
     let (mut ours, mut direct) = (Vec::new(), Vec::new());
-    for round in 0..sizes.rounds.max(3) {
+    for round in 0..(sizes.rounds * 3).max(3) {
         let out = dir.join(format!("thumb-{round}.jpg"));
         let started = Instant::now();
         media.thumbnail(input, &probe, &out).await?;
