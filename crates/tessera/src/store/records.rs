@@ -476,6 +476,9 @@ pub struct ClaimedChannel {
     pub channel_id: String,
     /// The back-catalogue was recorded; later videos are new.
     pub primed: bool,
+    /// When the channel was added: videos published after it are new even
+    /// if the first poll only succeeds later.
+    pub added_at: i64,
     pub filter: YoutubeFilter,
     pub callback_url: Option<String>,
 }

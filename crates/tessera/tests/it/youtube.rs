@@ -72,6 +72,13 @@ impl FakeYoutube {
         );
     }
 
+    /// Publish with an explicit publication time (RFC 3339).
+    fn publish_at(&self, channel: &str, video: &str, title: &str, at: &str) {
+        let mut s = self.state.lock().unwrap();
+        let list = s.entries.entry(channel.into()).or_default();
+        list.insert(0, (video.into(), title.into(), at.into()));
+    }
+
     fn edit(&self, channel: &str, video: &str, title: &str) {
         let mut s = self.state.lock().unwrap();
         for e in s.entries.entry(channel.into()).or_default() {
@@ -168,7 +175,7 @@ fn entry_xml(channel: &str, video: &str, title: &str, updated: &str) -> String {
   <yt:channelId>{channel}</yt:channelId>
   <title>{title}</title>
   <link rel="alternate" href="https://www.youtube.com/watch?v={video}"/>
-  <published>2026-03-01T17:00:06+00:00</published>
+  <published>{updated}</published>
   <updated>{updated}</updated>
   <media:group>
    <media:title>{title}</media:title>
@@ -404,6 +411,41 @@ async fn feed_errors_are_recorded_and_recovery_fires_only_new_videos() {
         1,
         "no burst after recovery"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn when_the_first_poll_fails_videos_published_after_adding_still_fire() {
+    let (yt, ytdlp) = (FakeYoutube::start().await, FakeYtDlp::new());
+    yt.publish(CH_A, "old0000000A", "Back catalogue");
+    yt.mode(CH_A, Mode::Status(500));
+    let app = spawn(&yt, &ytdlp).await;
+    let agent = app.create_agent(&trim_agent(0, 1000, 160)).await;
+    let tid = add(&app, &agent, json!({"youtube_channels": [CH_A]})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed = wait_polls(&app, &agent, CH_A, 1).await;
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("500"),
+        "{failed}"
+    );
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    yt.publish_at(
+        CH_A,
+        "new0000000B",
+        "Published while the feed was down",
+        &now,
+    );
+    yt.mode(CH_A, Mode::Ok);
+    let runs = wait_runs(&app, &tid, 1).await;
+    assert_eq!(
+        video_ids(&runs),
+        ["new0000000B"],
+        "the back-catalogue stays quiet"
+    );
+    wait_polls(&app, &agent, CH_A, 1).await;
+    assert_eq!(runs_of(&app, &tid).await.len(), 1);
     app.stop().await;
 }
 

@@ -176,7 +176,16 @@ fn channel_row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
     ))
 }
 
-type ClaimRow = (String, String, String, String, bool, String, Option<String>);
+type ClaimRow = (
+    String,
+    String,
+    String,
+    String,
+    bool,
+    String,
+    Option<String>,
+    i64,
+);
 
 pub fn claim(
     tx: &Transaction<'_>,
@@ -190,7 +199,8 @@ pub fn claim(
     let due: Vec<ClaimRow> = {
         let mut stmt = tx
             .prepare_cached(
-                "SELECT c.trigger_id, t.user_id, c.agent_id, c.channel_id, c.primed, t.config, t.callback_url
+                "SELECT c.trigger_id, t.user_id, c.agent_id, c.channel_id, c.primed, t.config, t.callback_url,
+                        c.added_at
                  FROM youtube_channels c
                  JOIN triggers t ON t.id = c.trigger_id AND t.deleted_at IS NULL
                  JOIN agents a ON a.id = c.agent_id AND a.deleted_at IS NULL
@@ -207,6 +217,7 @@ pub fn claim(
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
+                r.get(7)?,
             ))
         })
         .sql("due channels")?
@@ -214,7 +225,7 @@ pub fn claim(
         .sql("read due channels")?
     };
     let mut claimed = Vec::with_capacity(due.len());
-    for (trigger, user, agent, channel_id, primed, config, callback_url) in due {
+    for (trigger, user, agent, channel_id, primed, config, callback_url, added_at) in due {
         tx.execute(
             "UPDATE youtube_channels SET lease_owner = ?3, lease_until = ?4
              WHERE agent_id = ?1 AND channel_id = ?2",
@@ -230,6 +241,7 @@ pub fn claim(
             agent_id: parse_id(&agent)?,
             channel_id,
             primed,
+            added_at,
             filter,
             callback_url,
         });

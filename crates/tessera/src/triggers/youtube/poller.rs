@@ -160,30 +160,42 @@ impl Poller {
                 });
             }
         };
-        let ids: Vec<String> = feed.entries.iter().map(|e| e.video_id.clone()).collect();
-        if !channel.primed {
-            return Ok(Polled {
-                error: None,
-                baseline: Some(ids),
-            });
-        }
-        let unseen: HashSet<String> = self
-            .store
-            .unseen_videos(channel.agent_id, &channel.channel_id, ids)
-            .await?
-            .into_iter()
-            .collect();
+        // First successful poll: what was published before the channel was
+        // added is the back-catalogue; anything newer (published while early
+        // polls failed) is new like on any later poll.
+        let (baseline, candidates): (Option<Vec<String>>, Vec<String>) = if channel.primed {
+            (
+                None,
+                feed.entries.iter().map(|e| e.video_id.clone()).collect(),
+            )
+        } else {
+            let added = chrono::DateTime::from_timestamp_millis(channel.added_at);
+            let (old, new): (Vec<_>, Vec<_>) = feed
+                .entries
+                .iter()
+                .partition(|e| e.published.is_none_or(|p| added.is_none_or(|a| p <= a)));
+            (
+                Some(old.iter().map(|e| e.video_id.clone()).collect()),
+                new.iter().map(|e| e.video_id.clone()).collect(),
+            )
+        };
+        let unseen: HashSet<String> = if candidates.is_empty() {
+            HashSet::new()
+        } else {
+            self.store
+                .unseen_videos(channel.agent_id, &channel.channel_id, candidates)
+                .await?
+                .into_iter()
+                .collect()
+        };
         let mut error = None;
         if unseen.is_empty() {
-            return Ok(Polled {
-                error,
-                baseline: None,
-            });
+            return Ok(Polled { error, baseline });
         }
         let Some(agent) = self.store.agent(channel.user_id, channel.agent_id).await? else {
             return Ok(Polled {
                 error: Some("the agent was deleted".into()),
-                baseline: None,
+                baseline,
             });
         };
         let budget = Instant::now() + WORK_BUDGET;
@@ -222,10 +234,7 @@ impl Poller {
             }
             error = note.or(error);
         }
-        Ok(Polled {
-            error,
-            baseline: None,
-        })
+        Ok(Polled { error, baseline })
     }
 
     async fn fetch_feed(&self, channel_id: &str) -> Result<Feed, String> {
