@@ -17,12 +17,12 @@ deps:
 ## Every test: unit tests and black-box tests against a real server, ffmpeg and receivers,
 ## plus a smoke run of the benchmarks so they cannot rot.
 test: test-deps
+	$(CARGO) test -p tessera --bench bench -- --smoke
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
-	$(CARGO) test -p tessera --bench bench -- --smoke
 
 ## Benchmarks against same-machine baselines; writes BENCHMARKS.md.
 bench: deps
