@@ -68,25 +68,12 @@ struct UpdateAgent {
     #[serde(default)]
     name: Option<String>,
     /// `null` clears the description; absent keeps it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "super::double_option")]
     description: Option<Option<String>>,
     #[serde(default)]
     nodes: Option<Vec<NodeSpec>>,
     #[serde(default)]
     connections: Option<Vec<Connection>>,
-}
-
-/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: Deserialize<'de>,
-    {
-        Option::<T>::deserialize(d).map(Some)
-    }
 }
 
 /// Edit an agent. Runs already queued keep the graph they were started with.

@@ -86,3 +86,16 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
         Some(_) => Err(ApiError::out_of_range("limit must be between 1 and 100")),
     }
 }
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+pub mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}

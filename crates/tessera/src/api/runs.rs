@@ -72,7 +72,7 @@ async fn start(
         .agent(auth.user_id, agent_id)
         .await?
         .ok_or_else(|| ApiError::not_found("agent not found"))?;
-    let slots = input_slots(&agent.graph);
+    let slots = graph::input_nodes(&agent.graph);
     let (sources, multi_input) = parse_sources(&body, &slots)?;
     for (i, source) in sources.iter().enumerate() {
         check_source(&state, &auth, i, source).await?;
@@ -112,16 +112,6 @@ async fn start(
     state.store.create_run(&run).await?;
     state.wake.runs.notify_one();
     Ok(JsonOut(json!({ "run_id": run.id })))
-}
-
-/// The agent's `video_input` node ids, in node order.
-fn input_slots(graph: &AgentGraph) -> Vec<String> {
-    graph
-        .nodes
-        .iter()
-        .filter(|n| n.node_type == "video_input")
-        .map(|n| n.id.clone())
-        .collect()
 }
 
 /// Turn the request's inputs into sources. `video_urls`/`node_render_ids`

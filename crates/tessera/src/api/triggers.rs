@@ -111,13 +111,7 @@ async fn add_schedule(
         .unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned());
     let schedule = Schedule::parse(&body.cron_expression, &timezone)
         .map_err(|e| ApiError::validation(format!("cron_expression: {e}")))?;
-    let inputs = agent
-        .graph
-        .nodes
-        .iter()
-        .filter(|n| n.node_type == "video_input")
-        .count();
-    if inputs != 1 {
+    if graph::single_input(&agent.graph).is_none() {
         return Err(ApiError::validation(
             "schedules run agents with exactly one video_input node on their video_urls",
         ));

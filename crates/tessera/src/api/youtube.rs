@@ -6,7 +6,7 @@
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json as JsonOut, Router};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
@@ -14,6 +14,7 @@ use super::error::{ApiError, Json};
 use super::targets::check_target;
 use super::triggers::owned_agent;
 use super::{AppState, iso};
+use crate::domain::graph;
 use crate::domain::ids::TriggerId;
 use crate::net::download_client;
 use crate::store::{
@@ -73,7 +74,7 @@ pub fn youtube_trigger_json(
 struct AddChannels {
     youtube_channels: Vec<String>,
     /// Absent = keep, string = replace, `null` = clear.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, with = "super::double_option")]
     trigger_callback_url: Option<Option<String>>,
     #[serde(default)]
     filter_options: Option<FilterOptions>,
@@ -84,11 +85,6 @@ struct AddChannels {
 struct FilterOptions {
     #[serde(default)]
     duration: Option<YoutubeFilter>,
-}
-
-/// Tell an explicit `null` (Some(None)) from an absent field (None).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -104,13 +100,7 @@ async fn add_channels(
     Json(body): Json<AddChannels>,
 ) -> Result<JsonOut<Value>, ApiError> {
     let agent = owned_agent(&state, &auth, &id).await?;
-    let inputs = agent
-        .graph
-        .nodes
-        .iter()
-        .filter(|n| n.node_type == "video_input")
-        .count();
-    if inputs != 1 {
+    if graph::single_input(&agent.graph).is_none() {
         return Err(ApiError::validation(
             "YouTube triggers run agents with exactly one video_input node on each new video",
         ));

@@ -34,7 +34,7 @@ pub use model::{
     Step, VideoCodec,
 };
 pub use overrides::{apply_ignore_nodes, apply_update_params};
-pub use plan::{input_nodes, render_plans};
+pub use plan::{input_nodes, render_plans, single_input};
 pub use types::catalogue;
 
 /// Most nodes an agent may have.

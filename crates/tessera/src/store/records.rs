@@ -282,7 +282,6 @@ pub struct ClaimedDelivery {
     pub body: EventBody,
     pub attempt_count: u32,
     pub attempts_allowed: u32,
-    pub event_created_at: i64,
 }
 
 /// Delivery states.

@@ -131,14 +131,14 @@ impl Scheduler {
                     .await;
             }
         };
-        let Some(slot_node) = graph
-            .nodes
-            .iter()
-            .find(|n| n.node_type == "video_input")
-            .map(|n| n.id.clone())
-        else {
+        let Some(slot_node) = graph::single_input(&graph) else {
             return self
-                .skip(trigger, next, "the agent has no video_input node", now_ms)
+                .skip(
+                    trigger,
+                    next,
+                    "the agent no longer has exactly one video_input node",
+                    now_ms,
+                )
                 .await;
         };
         let sources = spec

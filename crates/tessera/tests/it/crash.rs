@@ -123,18 +123,12 @@ async fn a_backlog_survives_kill_9_and_is_delivered_exactly_as_logged() {
     let mut checked = 0;
     for d in &deliveries {
         assert_eq!(d["status"], "succeeded", "{d}");
-        let detail: Value = client
-            .get(second.url(&format!(
-                "/webhook_deliveries/{}",
-                d["id"].as_str().unwrap()
-            )))
-            .bearer_auth(API_KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let detail: Value = second
+            .get_json(
+                &client,
+                &format!("/webhook_deliveries/{}", d["id"].as_str().unwrap()),
+            )
+            .await;
         let logged_ok = detail["attempts"]
             .as_array()
             .unwrap()
@@ -157,15 +151,9 @@ async fn a_backlog_survives_kill_9_and_is_delivered_exactly_as_logged() {
 }
 
 async fn pending(client: &reqwest::Client, server: &ServerProcess) -> usize {
-    let page: Value = client
-        .get(server.url("/webhook_deliveries?status=pending&limit=100"))
-        .bearer_auth(API_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = server
+        .get_json(client, "/webhook_deliveries?status=pending&limit=100")
+        .await;
     page["deliveries"].as_array().unwrap().len()
 }
 
@@ -299,15 +287,9 @@ async fn a_run_whose_server_was_killed_is_taken_over_at_once_on_restart() {
     assert_eq!(cancel.status(), reqwest::StatusCode::OK);
     let until = Instant::now() + Duration::from_secs(30);
     loop {
-        let state: Value = client
-            .get(second.url(&format!("/agent_run/{run_id}")))
-            .bearer_auth(API_KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let state: Value = second
+            .get_json(&client, &format!("/agent_run/{run_id}"))
+            .await;
         if state["status"] == "cancelled" {
             break;
         }

@@ -226,15 +226,9 @@ async fn two_scheduler_processes_on_one_database_fire_each_slot_once() {
     let schedule = added["schedule_id"].as_str().unwrap();
     let until = tokio::time::Instant::now() + Duration::from_secs(20);
     let runs = loop {
-        let page: Value = client
-            .get(a.url(&format!("/trigger/{schedule}/runs?limit=100")))
-            .bearer_auth(API_KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = a
+            .get_json(&client, &format!("/trigger/{schedule}/runs?limit=100"))
+            .await;
         let runs = page["runs"].as_array().unwrap().clone();
         if runs.len() >= 5 {
             break runs;

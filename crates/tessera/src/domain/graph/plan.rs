@@ -11,6 +11,15 @@ use super::subtitles::parse_subtitles;
 use super::{AgentGraph, NodeSpec};
 
 /// The ids of the `video_input` nodes (the input slots), in node order.
+/// The one `video_input` node of a single-input agent, or `None` when the
+/// agent has none or several (schedules and YouTube triggers need exactly one).
+pub fn single_input(graph: &AgentGraph) -> Option<String> {
+    match input_nodes(graph).as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    }
+}
+
 pub fn input_nodes(graph: &AgentGraph) -> Vec<String> {
     graph
         .nodes

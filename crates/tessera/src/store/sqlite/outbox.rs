@@ -143,14 +143,14 @@ pub fn claim(
         .collect::<rusqlite::Result<Vec<_>>>()
         .sql("read claimed deliveries")?;
     let mut event_stmt = tx
-        .prepare_cached("SELECT body, created_at FROM webhook_events WHERE id = ?1")
+        .prepare_cached("SELECT body FROM webhook_events WHERE id = ?1")
         .sql("prepare read event")?;
     claimed
         .into_iter()
         .map(
             |(id, event_id, user_id, url, attempt_count, attempts_allowed, destination)| {
-                let (body, created_at): (String, i64) = event_stmt
-                    .query_row([&event_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                let body: String = event_stmt
+                    .query_row([&event_id], |r| r.get(0))
                     .sql("read event")?;
                 Ok(ClaimedDelivery {
                     id: parse_id(&id)?,
@@ -161,7 +161,6 @@ pub fn claim(
                     body: from_json(&body)?,
                     attempt_count,
                     attempts_allowed,
-                    event_created_at: created_at,
                 })
             },
         )

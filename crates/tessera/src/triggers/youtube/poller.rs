@@ -269,12 +269,7 @@ impl Poller {
         {
             return skip;
         }
-        let mut inputs = agent
-            .graph
-            .nodes
-            .iter()
-            .filter(|n| n.node_type == "video_input");
-        let (Some(slot), None) = (inputs.next(), inputs.next()) else {
+        let Some(slot) = crate::domain::graph::single_input(&agent.graph) else {
             return Decision::Undecidable(
                 "the agent no longer has exactly one video_input node".into(),
             );
@@ -290,7 +285,7 @@ impl Poller {
             "trigger_id": channel.trigger_id,
         });
         let source = SourceSpec {
-            slot: slot.id.clone(),
+            slot,
             kind: SourceKind::Url { url: video_url },
             clip_start_ms: None,
             clip_end_ms: None,
