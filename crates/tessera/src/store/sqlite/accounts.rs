@@ -127,18 +127,33 @@ pub fn signing_keys(
         (user.to_string(), init),
     )
     .sql("init signing key")?;
-    let (current, previous, until): (String, Option<String>, Option<i64>) = tx
+    stored_signing_keys(tx, user, now)?
+        .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("user {user} has no signing key")))
+}
+
+/// The user's keys if the first one was already created (a read only: the
+/// dispatcher asks for them on every batch).
+pub fn stored_signing_keys(
+    conn: &Connection,
+    user: UserId,
+    now: i64,
+) -> StoreResult<Option<SigningKeys>> {
+    let row: Option<(Option<String>, Option<String>, Option<i64>)> = conn
         .query_row(
             "SELECT signing_key, previous_signing_key, previous_valid_until FROM users WHERE id = ?1",
             [user.to_string()],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
+        .optional()
         .sql("read signing keys")?;
+    let Some((Some(current), previous, until)) = row else {
+        return Ok(None);
+    };
     let previous = match (previous, until) {
         (Some(key), Some(until)) if until > now => Some((key, until)),
         _ => None,
     };
-    Ok(SigningKeys { current, previous })
+    Ok(Some(SigningKeys { current, previous }))
 }
 
 pub fn rotate_signing_key(

@@ -246,6 +246,13 @@ impl Store for SqliteStore {
             .await
     }
     async fn signing_keys(&self, user: UserId, init: &str, now: i64) -> StoreResult<SigningKeys> {
+        // Almost always the key exists: answer from a reader, write only the first time.
+        if let Some(keys) = self
+            .read(move |c| accounts::stored_signing_keys(c, user, now))
+            .await?
+        {
+            return Ok(keys);
+        }
         let init = init.to_owned();
         self.write(move |tx| accounts::signing_keys(tx, user, &init, now))
             .await
