@@ -73,6 +73,9 @@ pub struct Layer {
     /// Hours a rotated signing key keeps signing beside the new one (default 24).
     #[arg(long, env = "TESSERA_SIGNING_KEY_GRACE_HOURS")]
     pub signing_key_grace_hours: Option<u64>,
+    /// Hours a dashboard login lasts (default 12).
+    #[arg(long, env = "TESSERA_DASHBOARD_SESSION_HOURS")]
+    pub dashboard_session_hours: Option<u64>,
     /// Days finished delivery records are kept (default 30).
     #[arg(long, env = "TESSERA_RETENTION_DAYS")]
     pub retention_days: Option<u64>,
@@ -143,6 +146,7 @@ impl Layer {
             delivery_lease_margin_ms,
             run_lease_seconds,
             signing_key_grace_hours,
+            dashboard_session_hours,
             retention_days,
             poll_interval_ms,
             ffmpeg_jobs,
@@ -193,6 +197,7 @@ pub struct Config {
     pub delivery_lease_margin: Duration,
     pub run_lease: Duration,
     pub signing_key_grace: Duration,
+    pub dashboard_session: Duration,
     pub retention: Duration,
     pub poll_interval: Duration,
     pub ffmpeg_jobs: usize,
@@ -285,6 +290,9 @@ impl Config {
             ),
             run_lease: Duration::from_secs(l.run_lease_seconds.unwrap_or(120).max(1)),
             signing_key_grace: Duration::from_secs(3600 * l.signing_key_grace_hours.unwrap_or(24)),
+            dashboard_session: Duration::from_secs(
+                3600 * l.dashboard_session_hours.unwrap_or(12).max(1),
+            ),
             retention: Duration::from_secs(86_400 * l.retention_days.unwrap_or(30).max(1)),
             poll_interval: Duration::from_millis(l.poll_interval_ms.unwrap_or(1000).max(10)),
             ffmpeg_jobs: l.ffmpeg_jobs.unwrap_or(cores).max(1),

@@ -20,6 +20,7 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod dashboard;
 pub mod delivery;
 pub mod domain;
 pub mod engine;

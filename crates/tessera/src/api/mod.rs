@@ -52,7 +52,14 @@ pub fn router(state: AppState) -> Router {
         .merge(youtube::router())
         .merge(webhooks::router())
         .merge(files::router())
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .merge(crate::dashboard::router())
+        .fallback(|uri: axum::http::Uri| async move {
+            if uri.path().starts_with("/dashboard/") {
+                crate::dashboard::not_found()
+            } else {
+                ApiError::not_found("no such route").into_response()
+            }
+        })
         .method_not_allowed_fallback(|| async {
             ApiError {
                 status: StatusCode::METHOD_NOT_ALLOWED,

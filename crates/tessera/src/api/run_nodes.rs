@@ -19,7 +19,7 @@ use super::runs::owned_run;
 use super::{AppState, parse_path_id};
 use crate::domain::graph::{AgentGraph, render_plans};
 use crate::domain::ids::{EventId, RunId};
-use crate::domain::payload::{EventBody, FinishedStatus, iso8601};
+use crate::domain::payload::{EventBody, FinishedStatus, InputError, iso8601};
 use crate::store::{CancelOutcome, NewEvent, RunRecord, RunStatus};
 
 pub fn router() -> Router<AppState> {
@@ -34,8 +34,14 @@ async fn cancel(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<JsonOut<Value>, ApiError> {
-    let run = owned_run(&state, &auth, &id).await?;
-    let id = run.id;
+    let run = owned_run(&state, auth.user_id, &id).await?;
+    let status = cancel_run(&state, &run).await?;
+    Ok(JsonOut(json!({ "run_id": run.id, "status": status })))
+}
+
+/// Cancel a run: a queued run ends at once (with its `RUN_FINISHED`), a
+/// running one is asked to stop. Returns `cancelled` or `cancelling`.
+pub async fn cancel_run(state: &AppState, run: &RunRecord) -> Result<&'static str, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
     // Used only if the run is still queued: it ends here, with its webhook.
     let event = NewEvent {
@@ -59,17 +65,16 @@ async fn cancel(
     };
     let outcome = state
         .store
-        .cancel_run(auth.user_id, id, now, event)
+        .cancel_run(run.user_id, run.id, now, event)
         .await
         .map_err(not_found_as("run"))?;
-    let status = match outcome {
+    Ok(match outcome {
         CancelOutcome::Cancelled => {
             state.wake.deliveries.notify_one();
             "cancelled"
         }
         CancelOutcome::Requested => "cancelling",
-    };
-    Ok(JsonOut(json!({ "run_id": id, "status": status })))
+    })
 }
 
 async fn resume(
@@ -93,7 +98,7 @@ async fn nodes(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<JsonOut<Value>, ApiError> {
-    let run = owned_run(&state, &auth, &id).await?;
+    let run = owned_run(&state, auth.user_id, &id).await?;
     let statuses = node_statuses(&run);
     let now = chrono::Utc::now().timestamp();
     let nodes: Vec<Value> = run
@@ -101,17 +106,7 @@ async fn nodes(
         .nodes
         .iter()
         .map(|n| {
-            let errors: Vec<&crate::domain::payload::InputError> = run
-                .errors
-                .iter()
-                .filter(|e| match &e.node_id {
-                    Some(node) => *node == n.id,
-                    None => run
-                        .sources
-                        .get(e.input_index)
-                        .is_some_and(|s| s.slot == n.id),
-                })
-                .collect();
+            let errors = node_errors(&run, &n.id);
             let outputs: Vec<Value> = run
                 .outputs
                 .iter()
@@ -129,7 +124,7 @@ async fn nodes(
             json!({
                 "agent_node_id": n.id,
                 "node_type": n.node_type,
-                "status": statuses.get(&n.id).copied().unwrap_or(NodeStatus::Skipped).as_str(),
+                "status": node_status(&statuses, &n.id).as_str(),
                 "errors": errors,
                 "outputs": outputs,
             })
@@ -151,9 +146,28 @@ pub fn status_counts(run: &RunRecord) -> Value {
     })
 }
 
+/// The errors that belong to a node: its own, or its input's for a `video_input`.
+pub fn node_errors<'a>(run: &'a RunRecord, node: &str) -> Vec<&'a InputError> {
+    run.errors
+        .iter()
+        .filter(|e| match &e.node_id {
+            Some(id) => id == node,
+            None => run
+                .sources
+                .get(e.input_index)
+                .is_some_and(|s| s.slot == node),
+        })
+        .collect()
+}
+
+/// A node's status (skipped when no render plan reaches it).
+pub fn node_status(statuses: &HashMap<String, NodeStatus>, node: &str) -> NodeStatus {
+    statuses.get(node).copied().unwrap_or(NodeStatus::Skipped)
+}
+
 /// Ordered from best to worst: a node takes the worst status of its units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum NodeStatus {
+pub enum NodeStatus {
     Skipped,
     Completed,
     Pending,
@@ -163,7 +177,7 @@ enum NodeStatus {
 }
 
 impl NodeStatus {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             NodeStatus::Skipped => "skipped",
             NodeStatus::Completed => "completed",
@@ -175,7 +189,7 @@ impl NodeStatus {
     }
 }
 
-fn node_statuses(run: &RunRecord) -> HashMap<String, NodeStatus> {
+pub fn node_statuses(run: &RunRecord) -> HashMap<String, NodeStatus> {
     let mut statuses: HashMap<String, NodeStatus> = HashMap::new();
     for plan in render_plans(&run.graph) {
         let members = feeding(&run.graph, &plan.render_node);

@@ -13,7 +13,7 @@ use super::error::{ApiError, Json, Query};
 use super::targets::check_target;
 use super::{AppState, iso, page_limit, parse_path_id};
 use crate::domain::graph::{self, AgentGraph, render_plans};
-use crate::domain::ids::{AgentId, RenderId, RunId, TriggerId};
+use crate::domain::ids::{AgentId, RenderId, RunId, TriggerId, UserId};
 use crate::domain::payload::iso8601;
 use crate::store::{RunFilter, RunRecord, RunStatus, SourceKind, SourceSpec};
 
@@ -29,9 +29,10 @@ pub fn router() -> Router<AppState> {
         .route("/trigger/{id}/runs", get(list_for_trigger))
 }
 
-#[derive(Deserialize)]
+/// What starts a run (the body of `POST /agent/{id}/run`).
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StartRun {
+pub struct StartRun {
     #[serde(default)]
     video_urls: Vec<String>,
     #[serde(default)]
@@ -60,6 +61,17 @@ struct VideoInputSlot {
     input_clip_end_ms: Option<i64>,
 }
 
+impl StartRun {
+    /// A run of a single-input agent on each of these URLs.
+    pub fn on_urls(video_urls: Vec<String>, callback_url: Option<String>) -> Self {
+        StartRun {
+            video_urls,
+            callback_url,
+            ..Default::default()
+        }
+    }
+}
+
 async fn start(
     State(state): State<AppState>,
     auth: Auth,
@@ -67,15 +79,28 @@ async fn start(
     Json(body): Json<StartRun>,
 ) -> Result<JsonOut<Value>, ApiError> {
     let agent_id: AgentId = parse_path_id(&agent_id, "agent")?;
+    let run_id = start_run(&state, auth.user_id, agent_id, body, "api").await?;
+    Ok(JsonOut(json!({ "run_id": run_id })))
+}
+
+/// Validate a start request and queue the run. `source` says where the
+/// request came from (`api`, `ui`) in `triggered_by`.
+pub async fn start_run(
+    state: &AppState,
+    user: UserId,
+    agent_id: AgentId,
+    body: StartRun,
+    source: &str,
+) -> Result<RunId, ApiError> {
     let agent = state
         .store
-        .agent(auth.user_id, agent_id)
+        .agent(user, agent_id)
         .await?
         .ok_or_else(|| ApiError::not_found("agent not found"))?;
     let slots = graph::input_nodes(&agent.graph);
     let (sources, multi_input) = parse_sources(&body, &slots)?;
     for (i, source) in sources.iter().enumerate() {
-        check_source(&state, &auth, i, source).await?;
+        check_source(state, user, i, source).await?;
     }
     // Absent or null: no webhooks. A string must be a usable URL.
     let callback_url = match body.callback_url.as_deref() {
@@ -95,8 +120,8 @@ async fn start(
     let now = chrono::Utc::now();
     let triggered_by = json!({
         "type": "manual",
-        "source": "api",
-        "user_id": auth.user_id,
+        "source": source,
+        "user_id": user,
         "triggered_at": iso8601(now),
     });
     let run = RunRecord::queued(
@@ -111,7 +136,7 @@ async fn start(
     );
     state.store.create_run(&run).await?;
     state.wake.runs.notify_one();
-    Ok(JsonOut(json!({ "run_id": run.id })))
+    Ok(run.id)
 }
 
 /// Turn the request's inputs into sources. `video_urls`/`node_render_ids`
@@ -230,7 +255,7 @@ fn parse_render_id(raw: &str, at: &str) -> Result<SourceKind, ApiError> {
 /// URLs are checked against the address policy; render ids must be the caller's.
 async fn check_source(
     state: &AppState,
-    auth: &Auth,
+    user: UserId,
     i: usize,
     source: &SourceSpec,
 ) -> Result<(), ApiError> {
@@ -240,7 +265,7 @@ async fn check_source(
             .map(|_| ())
             .map_err(|e| ApiError::validation(format!("input {i}: {e}"))),
         SourceKind::Render { render_id } => {
-            match state.store.render_files(auth.user_id, *render_id).await? {
+            match state.store.render_files(user, *render_id).await? {
                 Some(_) => Ok(()),
                 None => Err(ApiError::not_found(format!(
                     "input {i}: render {render_id} not found"
@@ -276,16 +301,20 @@ async fn read(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<JsonOut<Value>, ApiError> {
-    let run = owned_run(&state, &auth, &id).await?;
+    let run = owned_run(&state, auth.user_id, &id).await?;
     Ok(JsonOut(run_json(&state, &run)))
 }
 
 /// The caller's run named by a path segment, or 404.
-pub async fn owned_run(state: &AppState, auth: &Auth, raw_id: &str) -> Result<RunRecord, ApiError> {
+pub async fn owned_run(
+    state: &AppState,
+    user: UserId,
+    raw_id: &str,
+) -> Result<RunRecord, ApiError> {
     let id: RunId = parse_path_id(raw_id, "run")?;
     state
         .store
-        .run(auth.user_id, id)
+        .run(user, id)
         .await?
         .ok_or_else(|| ApiError::not_found("run not found"))
 }

@@ -14,10 +14,12 @@ use super::auth::Auth;
 use super::error::{ApiError, Json, Query, RawBody, not_found_as};
 use super::targets::check_target;
 use super::{AppState, iso, page_limit, parse_path_id};
-use crate::domain::ids::{DeliveryId, EventId, RunId};
+use crate::domain::ids::{DeliveryId, EventId, RunId, UserId};
 use crate::domain::payload::EventBody;
 use crate::domain::signing::{SigningKey, generate_secret};
-use crate::store::{AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryStatus, NewEvent};
+use crate::store::{
+    AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryStatus, NewEvent, SigningKeys,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,25 +42,8 @@ async fn read_secret(
     let secret = state.store.webhook_secret(auth.user_id).await?;
     Ok(JsonOut(json!({
         "configured": secret.is_some(),
-        "secret_preview": secret.as_deref().map(mask),
+        "secret_preview": secret.as_deref().map(crate::domain::signing::mask_secret),
     })))
-}
-
-/// Enough to recognise a secret, not enough to use it.
-pub fn mask(secret: &str) -> String {
-    let tail: String = secret
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    if secret.chars().count() >= 16 {
-        format!("••••{tail}")
-    } else {
-        "••••".into()
-    }
 }
 
 #[derive(Deserialize)]
@@ -91,6 +76,16 @@ async fn set_secret(
             .map_err(|e| ApiError::validation(format!("invalid request body: {e}")))?
             .secret
     };
+    let secret = set_webhook_secret(&state, auth.user_id, requested).await?;
+    Ok(JsonOut(json!({ "secret": secret })))
+}
+
+/// Store the given secret (checked) or a generated one; returns it.
+pub async fn set_webhook_secret(
+    state: &AppState,
+    user: UserId,
+    requested: Option<String>,
+) -> Result<String, ApiError> {
     let secret = match requested {
         Some(s) => {
             // Sent verbatim as a header value: visible ASCII only.
@@ -106,9 +101,9 @@ async fn set_secret(
     let now = chrono::Utc::now().timestamp_millis();
     state
         .store
-        .set_webhook_secret(auth.user_id, Some(&secret), now)
+        .set_webhook_secret(user, Some(&secret), now)
         .await?;
-    Ok(JsonOut(json!({ "secret": secret })))
+    Ok(secret)
 }
 
 async fn delete_secret(
@@ -144,26 +139,26 @@ async fn rotate_signing_key(
     State(state): State<AppState>,
     auth: Auth,
 ) -> Result<JsonOut<Value>, ApiError> {
-    let now = chrono::Utc::now().timestamp_millis();
-    // Make sure a key exists, so the first rotation also has a previous key.
-    state
-        .store
-        .signing_keys(auth.user_id, &SigningKey::generate().as_whsec(), now)
-        .await?;
-    let grace_until = now + state.config.signing_key_grace.as_millis() as i64;
-    let keys = state
-        .store
-        .rotate_signing_key(
-            auth.user_id,
-            &SigningKey::generate().as_whsec(),
-            grace_until,
-            now,
-        )
-        .await?;
+    let keys = rotate_key(&state, auth.user_id).await?;
     Ok(JsonOut(json!({
         "key": keys.current,
         "previous_valid_until": keys.previous.map(|(_, until)| iso(until)),
     })))
+}
+
+/// Rotate the user's signing key (the old one signs beside it for the grace period).
+pub async fn rotate_key(state: &AppState, user: UserId) -> Result<SigningKeys, ApiError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    // Make sure a key exists, so the first rotation also has a previous key.
+    state
+        .store
+        .signing_keys(user, &SigningKey::generate().as_whsec(), now)
+        .await?;
+    let grace_until = now + state.config.signing_key_grace.as_millis() as i64;
+    Ok(state
+        .store
+        .rotate_signing_key(user, &SigningKey::generate().as_whsec(), grace_until, now)
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -177,17 +172,40 @@ async fn test(
     auth: Auth,
     Json(body): Json<TestRequest>,
 ) -> Result<JsonOut<Value>, ApiError> {
-    let url = check_target(&body.callback_url, &state.config.address_policy, &state.net)
+    let outcome = send_test(&state, auth.user_id, &body.callback_url).await?;
+    Ok(JsonOut(json!({
+        "delivery_id": outcome.delivery_id,
+        "success": outcome.first.as_ref().is_some_and(|a| a.error.is_none()),
+        "status_code": outcome.first.as_ref().and_then(|a| a.status_code),
+        "duration_ms": outcome.first.as_ref().map(|a| a.duration_ms),
+        "error": match &outcome.first {
+            Some(a) => a.error.clone(),
+            None => Some("pending".to_owned()),
+        },
+    })))
+}
+
+/// A test webhook's delivery and its first attempt (none if it did not
+/// happen within the lease).
+pub struct TestOutcome {
+    pub delivery_id: DeliveryId,
+    pub first: Option<AttemptRecord>,
+}
+
+/// Queue a `TEST` webhook to `url` and wait for its first attempt through
+/// the normal delivery path.
+pub async fn send_test(state: &AppState, user: UserId, url: &str) -> Result<TestOutcome, ApiError> {
+    let url = check_target(url.trim(), &state.config.address_policy, &state.net)
         .await
         .map_err(|e| ApiError::validation(format!("callback_url: {e}")))?;
     let now = chrono::Utc::now();
     let event = NewEvent {
         id: EventId::new(),
-        user_id: auth.user_id,
+        user_id: user,
         run_id: None,
         body: EventBody::Test {
             timestamp: now,
-            user_id: auth.user_id,
+            user_id: user,
             message: "Test webhook from Tessera".into(),
             test_data: json!({
                 "status": "test",
@@ -207,25 +225,19 @@ async fn test(
     let deadline =
         tokio::time::Instant::now() + state.config.delivery_lease() + Duration::from_secs(5);
     loop {
-        if let Some((delivery, list)) = state.store.delivery(auth.user_id, id).await?
-            && let Some(first) = list.first()
+        if let Some((_, list)) = state.store.delivery(user, id).await?
+            && let Some(first) = list.into_iter().next()
         {
-            return Ok(JsonOut(json!({
-                "delivery_id": delivery.id,
-                "success": first.error.is_none(),
-                "status_code": first.status_code,
-                "duration_ms": first.duration_ms,
-                "error": first.error,
-            })));
+            return Ok(TestOutcome {
+                delivery_id: id,
+                first: Some(first),
+            });
         }
         tokio::select! {
             _ = attempts.recv() => {}
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             _ = tokio::time::sleep_until(deadline) => {
-                return Ok(JsonOut(json!({
-                    "delivery_id": id, "success": false, "status_code": null,
-                    "duration_ms": null, "error": "pending",
-                })));
+                return Ok(TestOutcome { delivery_id: id, first: None });
             }
         }
     }
@@ -344,5 +356,13 @@ fn attempt_json(a: &AttemptRecord) -> Value {
         "error_detail": a.error_detail,
         "response_snippet": a.response_snippet,
         "truncated": a.truncated,
+        "reason": a.reason,
+        "request_headers": headers_json(&a.request_headers),
+        "response_headers": headers_json(&a.response_headers),
     })
+}
+
+/// Headers as a list of `[name, value]` pairs: names may repeat.
+fn headers_json(headers: &[(String, String)]) -> Value {
+    headers.iter().map(|(k, v)| json!([k, v])).collect()
 }

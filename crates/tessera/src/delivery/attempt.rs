@@ -23,7 +23,31 @@ pub struct Sent {
     pub snippet: Option<String>,
     pub truncated: bool,
     pub duration: Duration,
+    /// Response headers, capped (see [`response_headers`]).
+    pub response_headers: Vec<(String, String)>,
+    /// A reason phrase that differs from the standard one for the status.
+    pub reason: Option<String>,
 }
+
+impl Sent {
+    /// An attempt that ended before any response arrived.
+    pub fn no_response(error: (ErrorClass, String), duration: Duration) -> Self {
+        Sent {
+            status: None,
+            retry_after: None,
+            error: Some(error),
+            snippet: None,
+            truncated: false,
+            duration,
+            response_headers: Vec::new(),
+            reason: None,
+        }
+    }
+}
+
+/// Most response headers stored with an attempt, and most characters per value.
+const HEADERS_CAP: usize = 32;
+const HEADER_VALUE_CAP: usize = 256;
 
 /// Send one POST. Never takes longer than `deadline` (plus scheduling noise):
 /// the headers and the body share one deadline, and a status that arrived
@@ -37,31 +61,25 @@ pub async fn send(
 ) -> Sent {
     let started = Instant::now();
     let until = tokio::time::Instant::now() + deadline;
-    let timed_out = |status: Option<u16>| Sent {
+    let timed_out = |status: Option<u16>, response_headers, reason| Sent {
         status,
-        retry_after: None,
-        error: Some((
-            ErrorClass::Timeout,
-            format!("no complete answer within {} ms", deadline.as_millis()),
-        )),
-        snippet: None,
-        truncated: false,
-        duration: started.elapsed(),
+        response_headers,
+        reason,
+        ..Sent::no_response(
+            (
+                ErrorClass::Timeout,
+                format!("no complete answer within {} ms", deadline.as_millis()),
+            ),
+            started.elapsed(),
+        )
     };
     let response =
         match tokio::time::timeout_at(until, client.post(url).headers(headers).body(body).send())
             .await
         {
-            Err(_) => return timed_out(None),
+            Err(_) => return timed_out(None, Vec::new(), None),
             Ok(Err(e)) => {
-                return Sent {
-                    status: None,
-                    retry_after: None,
-                    error: Some((classify(&e), error_detail(&e))),
-                    snippet: None,
-                    truncated: false,
-                    duration: started.elapsed(),
-                };
+                return Sent::no_response((classify(&e), error_detail(&e)), started.elapsed());
             }
             Ok(Ok(response)) => response,
         };
@@ -71,10 +89,15 @@ pub async fn send(
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    let response_headers = response_headers(response.headers());
+    let reason = response
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
     let Ok((bytes, truncated, body_error)) =
         tokio::time::timeout_at(until, read_capped(response)).await
     else {
-        return timed_out(Some(status));
+        return timed_out(Some(status), response_headers, reason);
     };
     let (snippet, cut) = snippet(&bytes);
     // A body that breaks off is a failed exchange even after a 2xx: the
@@ -95,7 +118,55 @@ pub async fn send(
         snippet: (!bytes.is_empty()).then_some(snippet),
         truncated: truncated || cut,
         duration: started.elapsed(),
+        response_headers,
+        reason,
     }
+}
+
+/// The first [`HEADERS_CAP`] response headers, values cut to
+/// [`HEADER_VALUE_CAP`] characters (invalid UTF-8 replaced).
+fn response_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .take(HEADERS_CAP)
+        .map(|(name, value)| {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            (
+                name.as_str().to_owned(),
+                text.chars().take(HEADER_VALUE_CAP).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The request headers as stored with an attempt: signatures shortened to
+/// their first characters (enough to compare, useless to forge) and the
+/// plaintext secret masked.
+pub fn recorded_request_headers(headers: &HeaderMap, body_len: usize) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = headers
+        .iter()
+        .map(|(name, value)| {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            let shown = match name.as_str() {
+                "webhook-signature" => text
+                    .split(' ')
+                    .map(|sig| match sig.split_once(',') {
+                        Some((version, mac)) => {
+                            format!("{version},{}…", mac.chars().take(6).collect::<String>())
+                        }
+                        None => "…".to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                "x-mosaic-signature" => crate::domain::signing::mask_secret(&text),
+                _ => text.into_owned(),
+            };
+            (name.as_str().to_owned(), shown)
+        })
+        .collect();
+    out.push(("content-length".into(), body_len.to_string()));
+    out.push(("user-agent".into(), crate::net::USER_AGENT.into()));
+    out
 }
 
 /// Read up to [`READ_CAP`] bytes; report whether more was there and whether
@@ -154,6 +225,44 @@ pub fn headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_headers_hide_the_secret_and_shorten_signatures() {
+        let h = headers(
+            "msg_1",
+            5,
+            "v1,abcdefghijkl v1,zyxwvutsrq",
+            Some("s3cr3t-value-long-enough"),
+        );
+        let recorded = recorded_request_headers(&h, 42);
+        let get = |n: &str| {
+            recorded
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+                .unwrap()
+        };
+        assert_eq!(get("webhook-signature"), "v1,abcdef… v1,zyxwvu…");
+        assert_eq!(get("x-mosaic-signature"), "••••ough");
+        assert_eq!(get("webhook-id"), "msg_1");
+        assert_eq!(get("content-length"), "42");
+        let all = format!("{recorded:?}");
+        assert!(!all.contains("s3cr3t") && !all.contains("ghijkl"));
+    }
+
+    #[test]
+    fn response_headers_are_capped() {
+        let mut h = HeaderMap::new();
+        for i in 0..40 {
+            h.insert(
+                reqwest::header::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(),
+                HeaderValue::from_str(&"v".repeat(300)).unwrap(),
+            );
+        }
+        let kept = response_headers(&h);
+        assert_eq!(kept.len(), HEADERS_CAP);
+        assert!(kept.iter().all(|(_, v)| v.len() == HEADER_VALUE_CAP));
+    }
 
     #[test]
     fn snippets_are_capped_and_lossy() {

@@ -170,7 +170,8 @@ impl Dispatcher {
         }
     }
 
-    /// Remove delivery records older than the retention period.
+    /// Remove delivery records older than the retention period, and expired
+    /// dashboard sessions.
     async fn prune(&self) {
         let before =
             chrono::Utc::now().timestamp_millis() - self.inner.config.retention.as_millis() as i64;
@@ -178,6 +179,10 @@ impl Dispatcher {
             Ok(0) => {}
             Ok(n) => tracing::info!(deliveries = n, "pruned old delivery records"),
             Err(e) => tracing::warn!(error = %e, "pruning delivery records failed"),
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Err(e) = self.inner.store.prune_sessions(now).await {
+            tracing::warn!(error = %e, "pruning expired dashboard sessions failed");
         }
     }
 
@@ -202,15 +207,12 @@ impl Dispatcher {
     /// Send one attempt and record it with the delivery's next state.
     async fn attempt(&self, d: ClaimedDelivery, creds: &Credentials) {
         let started_at = chrono::Utc::now();
+        let mut request_headers = Vec::new();
         let sent = match check_url(&d.url, &self.inner.config.address_policy) {
-            Err(e) => attempt::Sent {
-                status: None,
-                retry_after: None,
-                error: Some((ErrorClass::RefusedAddress, e.to_string())),
-                snippet: None,
-                truncated: false,
-                duration: Duration::ZERO,
-            },
+            Err(e) => attempt::Sent::no_response(
+                (ErrorClass::RefusedAddress, e.to_string()),
+                Duration::ZERO,
+            ),
             Ok(_) => {
                 let now_secs = started_at.timestamp();
                 let objects = &self.inner.objects;
@@ -235,6 +237,7 @@ impl Dispatcher {
                     &signatures,
                     creds.mosaic_secret.as_deref(),
                 );
+                request_headers = attempt::recorded_request_headers(&headers, body.len());
                 attempt::send(
                     &self.inner.client,
                     &d.url,
@@ -277,6 +280,9 @@ impl Dispatcher {
             error_detail: sent.error.map(|(_, detail)| detail),
             response_snippet: sent.snippet,
             truncated: sent.truncated,
+            request_headers,
+            response_headers: sent.response_headers,
+            reason: sent.reason,
         };
         let metrics = &self.inner.metrics;
         metrics.attempt(

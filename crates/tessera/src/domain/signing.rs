@@ -205,6 +205,18 @@ fn new_mac(key: &[u8]) -> HmacSha256 {
     <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length")
 }
 
+/// A secret as shown back to its owner: the last four characters of a long
+/// secret, nothing of a short one.
+pub fn mask_secret(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() >= 16 {
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("••••{tail}")
+    } else {
+        "••••".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,5 +406,11 @@ mod tests {
     fn generated_secrets_carry_the_prefix_or_none() {
         assert!(generate_secret("srv_").starts_with("srv_"));
         assert_eq!(generate_secret("").len(), RANDOM_CHARS);
+    }
+
+    #[test]
+    fn masked_secrets_show_at_most_a_short_tail() {
+        assert_eq!(mask_secret("short"), "••••");
+        assert_eq!(mask_secret("0123456789abcdefWXYZ"), "••••WXYZ");
     }
 }

@@ -12,7 +12,9 @@ use crate::domain::graph::{AgentGraph, Connection, NodeSpec};
 use crate::domain::ids::{AgentId, EventId, RunId, UserId};
 use crate::domain::payload::{EventBody, FinishedStatus};
 
+mod dashboard;
 mod triggers;
+pub use dashboard::*;
 pub use triggers::*;
 
 const T0: i64 = 1_000_000;
@@ -50,6 +52,9 @@ fn attempt(code: u16) -> AttemptRecord {
         error_detail: None,
         response_snippet: None,
         truncated: false,
+        request_headers: vec![("webhook-id".into(), "msg".into())],
+        response_headers: vec![("x-hostile".into(), "<script>".into())],
+        reason: (code >= 300).then(|| "Nope <b>".to_owned()),
     }
 }
 
@@ -469,6 +474,9 @@ macro_rules! store_conformance_tests {
             a_schedule_slot_fires_once_however_many_schedulers_race,
             a_youtube_channel_is_polled_by_one_owner_at_a_time,
             a_youtube_video_fires_once,
+            a_session_ends_on_expiry_logout_or_when_its_key_is_revoked,
+            api_keys_are_listed_and_revoked_per_user_but_never_the_last,
+            attempts_keep_headers_and_reason_and_activity_counts_by_status,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

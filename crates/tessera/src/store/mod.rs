@@ -15,7 +15,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::domain::ids::{AgentId, DeliveryId, RenderId, RunId, TriggerId, UserId};
+use crate::domain::ids::{AgentId, ApiKeyId, DeliveryId, RenderId, RunId, TriggerId, UserId};
 use crate::domain::payload::FileRef;
 pub use records::*;
 
@@ -249,6 +249,24 @@ pub trait Store: Send + Sync + 'static {
         previous_valid_until: i64,
         now: i64,
     ) -> StoreResult<SigningKeys>;
+
+    // --- Dashboard ---
+    async fn create_session(&self, token_hash: &str, session: &SessionRecord) -> StoreResult<()>;
+    /// The live session with this token hash: not expired, its key not revoked.
+    async fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionRecord>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Delete expired sessions; returns how many.
+    async fn prune_sessions(&self, now: i64) -> StoreResult<u64>;
+    /// The user's active (not revoked) keys, newest first.
+    async fn list_api_keys(&self, user: UserId) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Revoke one of the user's keys and end the sessions it opened.
+    /// `NotFound` for another user's or an unknown key; `Conflict` for the
+    /// user's last active key (nobody could log in again).
+    async fn revoke_api_key(&self, user: UserId, id: ApiKeyId, now: i64) -> StoreResult<()>;
+    /// Runs and deliveries created since `since`, counted by status.
+    async fn activity(&self, user: UserId, since: i64) -> StoreResult<ActivitySummary>;
+    /// All of the user's live triggers, oldest first.
+    async fn list_triggers(&self, user: UserId) -> StoreResult<Vec<TriggerRecord>>;
 }
 
 /// A convenient alias used across the app.

@@ -18,6 +18,22 @@ pub struct NewApiKey {
     pub created_at: i64,
 }
 
+/// A dashboard session, looked up by the hash of its cookie token.
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    pub user_id: UserId,
+    pub api_key_id: ApiKeyId,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A user's activity since a point in time, for the dashboard's home page.
+#[derive(Clone, Debug, Default)]
+pub struct ActivitySummary {
+    pub runs: Vec<(RunStatus, u64)>,
+    pub deliveries: Vec<(DeliveryStatus, u64)>,
+}
+
 #[derive(Clone, Debug)]
 pub struct ApiKeyRecord {
     pub id: ApiKeyId,
@@ -343,6 +359,12 @@ pub struct AttemptRecord {
     pub error_detail: Option<String>,
     pub response_snippet: Option<String>,
     pub truncated: bool,
+    /// The request's headers as sent, secrets masked.
+    pub request_headers: Vec<(String, String)>,
+    /// The response's headers (capped in number and length).
+    pub response_headers: Vec<(String, String)>,
+    /// The reason phrase when the receiver sent a non-standard one.
+    pub reason: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -3,6 +3,7 @@
 //! few reader connections under WAL. Every call runs on Tokio's blocking pool.
 
 mod accounts;
+mod dashboard;
 mod outbox;
 mod runs;
 mod triggers;
@@ -19,7 +20,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::*;
 
 /// Migrations in order; the position + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_dashboard.sql"),
+];
 const READERS: usize = 4;
 
 pub struct SqliteStore {
@@ -563,6 +567,39 @@ impl Store for SqliteStore {
             accounts::rotate_signing_key(tx, user, &new_key, previous_valid_until, now)
         })
         .await
+    }
+
+    async fn create_session(&self, token_hash: &str, session: &SessionRecord) -> StoreResult<()> {
+        let (hash, session) = (token_hash.to_owned(), session.clone());
+        self.write(move |tx| dashboard::create_session(tx, &hash, &session))
+            .await
+    }
+    async fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionRecord>> {
+        let hash = token_hash.to_owned();
+        self.read(move |c| dashboard::session(c, &hash, now)).await
+    }
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        let hash = token_hash.to_owned();
+        self.write(move |tx| dashboard::delete_session(tx, &hash))
+            .await
+    }
+    async fn prune_sessions(&self, now: i64) -> StoreResult<u64> {
+        self.write(move |tx| dashboard::prune_sessions(tx, now))
+            .await
+    }
+    async fn list_api_keys(&self, user: UserId) -> StoreResult<Vec<ApiKeyRecord>> {
+        self.read(move |c| dashboard::list_api_keys(c, user)).await
+    }
+    async fn revoke_api_key(&self, user: UserId, id: ApiKeyId, now: i64) -> StoreResult<()> {
+        self.write(move |tx| dashboard::revoke_api_key(tx, user, id, now))
+            .await
+    }
+    async fn activity(&self, user: UserId, since: i64) -> StoreResult<ActivitySummary> {
+        self.read(move |c| dashboard::activity(c, user, since))
+            .await
+    }
+    async fn list_triggers(&self, user: UserId) -> StoreResult<Vec<TriggerRecord>> {
+        self.read(move |c| triggers::of_user(c, user)).await
     }
 }
 

@@ -184,8 +184,9 @@ pub fn record_attempt(
         .sql("next attempt number")?;
     tx.execute(
         "INSERT INTO webhook_attempts (delivery_id, attempt_no, started_at, duration_ms, status_code, error,
-                                       error_detail, response_snippet, truncated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                       error_detail, response_snippet, truncated, request_headers,
+                                       response_headers, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         (
             id.to_string(),
             attempt_no,
@@ -196,6 +197,9 @@ pub fn record_attempt(
             &a.error_detail,
             &a.response_snippet,
             a.truncated,
+            to_json(&a.request_headers)?,
+            to_json(&a.response_headers)?,
+            &a.reason,
         ),
     )
     .sql("insert attempt")?;
@@ -303,25 +307,46 @@ pub fn get(
     };
     let mut stmt = conn
         .prepare_cached(
-            "SELECT started_at, duration_ms, status_code, error, error_detail, response_snippet, truncated
+            "SELECT started_at, duration_ms, status_code, error, error_detail, response_snippet, truncated,
+                    request_headers, response_headers, reason
              FROM webhook_attempts WHERE delivery_id = ?1 ORDER BY attempt_no",
         )
         .sql("prepare attempts")?;
-    let attempts = stmt
+    let rows = stmt
         .query_map([id.to_string()], |r| {
-            Ok(AttemptRecord {
-                started_at: r.get(0)?,
-                duration_ms: r.get(1)?,
-                status_code: r.get(2)?,
-                error: r.get(3)?,
-                error_detail: r.get(4)?,
-                response_snippet: r.get(5)?,
-                truncated: r.get(6)?,
-            })
+            Ok((
+                AttemptRecord {
+                    started_at: r.get(0)?,
+                    duration_ms: r.get(1)?,
+                    status_code: r.get(2)?,
+                    error: r.get(3)?,
+                    error_detail: r.get(4)?,
+                    response_snippet: r.get(5)?,
+                    truncated: r.get(6)?,
+                    request_headers: Vec::new(),
+                    response_headers: Vec::new(),
+                    reason: r.get(9)?,
+                },
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
         })
         .sql("read attempts")?
         .collect::<rusqlite::Result<Vec<_>>>()
         .sql("read attempts")?;
+    let headers = |json: Option<String>| -> StoreResult<Vec<(String, String)>> {
+        json.map(|j| from_json(&j))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    let attempts = rows
+        .into_iter()
+        .map(|(mut a, request, response)| {
+            a.request_headers = headers(request)?;
+            a.response_headers = headers(response)?;
+            Ok(a)
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(Some((delivery_from(row)?, attempts)))
 }
 

@@ -94,6 +94,18 @@ pub fn get(conn: &Connection, user: UserId, id: TriggerId) -> StoreResult<Option
         .transpose()
 }
 
+pub fn of_user(conn: &Connection, user: UserId) -> StoreResult<Vec<TriggerRecord>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM triggers WHERE user_id = ?1 AND deleted_at IS NULL ORDER BY id"
+    );
+    let mut stmt = conn.prepare_cached(&sql).sql("prepare user triggers")?;
+    let rows = stmt
+        .query_map([user.to_string()], row)
+        .sql("user triggers")?;
+    rows.map(|r| r.sql("read trigger").and_then(record))
+        .collect()
+}
+
 pub fn of_agent(
     conn: &Connection,
     user: UserId,
