@@ -17,6 +17,7 @@ first_start=yes
 cat <<MSG
 
   Tessera is starting on http://$TESSERA_LISTEN/
+  Dashboard: http://$TESSERA_LISTEN/dashboard (log in with your API key)
   Data (SQLite database and files): $TESSERA_DATA_DIR
   Local development mode: webhooks and downloads may reach $TESSERA_ALLOW_PRIVATE_TARGETS
   (production default: public addresses only).

@@ -145,8 +145,11 @@ pub async fn detail(
                 dt { "Attempts" } dd #attempt-count { (d.attempt_count) }
                 @if pending { dt { "Next attempt" } dd { (when_opt(d.next_attempt_at)) } }
             }
-            @if !pending {
-                p {
+            p {
+                @if pending {
+                    (action_button(&session, &format!("/dashboard/webhooks/{}/resend", d.id), "Send now", "secondary"))
+                    " " span.muted { "Attempts now instead of waiting for the next retry; the remaining retries are kept." }
+                } @else {
                     (action_button(&session, &format!("/dashboard/webhooks/{}/resend", d.id), "Resend", ""))
                     " " span.muted { "Sends the same event (same " code { "webhook-id" } ") once more, freshly signed." }
                 }
@@ -181,6 +184,8 @@ fn attempt(n: usize, a: &AttemptRecord) -> Markup {
                 }
                 @match &a.error {
                     None => span.ok { "delivered" },
+                    // A bad status needs no more words than the status line.
+                    Some(class) if class == "status" => span.bad { "not accepted" },
                     Some(class) => span.bad { (class) @if let Some(detail) = &a.error_detail { ": " (detail) } },
                 }
             }

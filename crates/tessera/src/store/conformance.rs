@@ -218,6 +218,34 @@ pub async fn a_manual_retry_allows_exactly_one_more_attempt(store: DynStore) {
         .unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].attempts_allowed, c[0].attempt_count + 1);
+
+    // A pending delivery waiting for its retry is tried now and keeps its budget.
+    let ids = store
+        .enqueue_event(test_event(user, None, &["http://b.test/h"]))
+        .await
+        .unwrap();
+    let c = store
+        .claim_deliveries("a", T0 + 20, T0 + 1000, 10, &room(8))
+        .await
+        .unwrap();
+    let waiting = c.iter().find(|d| d.id == ids[0]).unwrap();
+    assert_eq!(waiting.attempts_allowed, 4);
+    store
+        .record_attempt(
+            waiting.id,
+            "a",
+            &attempt(500),
+            NextState::RetryAt(T0 + 999_999),
+        )
+        .await
+        .unwrap();
+    store.retry_delivery(user, ids[0], T0 + 30).await.unwrap();
+    let c = store
+        .claim_deliveries("a", T0 + 30, T0 + 2000, 10, &room(8))
+        .await
+        .unwrap();
+    let now = c.iter().find(|d| d.id == ids[0]).expect("due at once");
+    assert_eq!((now.attempt_count, now.attempts_allowed), (1, 4));
 }
 
 pub async fn pruning_removes_old_finished_deliveries_and_keeps_pending_ones(store: DynStore) {

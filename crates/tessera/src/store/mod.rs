@@ -226,7 +226,9 @@ pub trait Store: Send + Sync + 'static {
         user: UserId,
         id: DeliveryId,
     ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>>;
-    /// Allow one more attempt now (manual resend); `NotFound` for another user's delivery.
+    /// Attempt now (manual resend). A finished delivery gets exactly one more
+    /// attempt; a pending one is tried now and keeps its remaining retries.
+    /// `NotFound` for another user's delivery; `Conflict` while an attempt is in flight.
     async fn retry_delivery(&self, user: UserId, id: DeliveryId, now: i64) -> StoreResult<()>;
     /// Every owner that holds a lease on a run or a delivery now.
     async fn lease_owners(&self) -> StoreResult<Vec<String>>;

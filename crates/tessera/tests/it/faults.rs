@@ -28,6 +28,8 @@ pub enum Behaviour {
     Huge,
     /// A 400 whose body is not UTF-8.
     NonUtf8,
+    /// These exact bytes as the response.
+    Raw(Vec<u8>),
 }
 
 #[derive(Clone, Debug)]
@@ -190,6 +192,7 @@ async fn serve(
                 .write_all(&simple(400, "", &[0xff, 0xfe, b'h', b'i', 0xc3]))
                 .await
         }
+        Behaviour::Raw(bytes) => stream.write_all(&bytes).await,
     };
     let _ = stream.shutdown().await;
 }

@@ -2,7 +2,9 @@
 //! receivers and file servers on loopback. One binary keeps link time down.
 
 mod api;
+mod browser;
 mod crash;
+mod dashboard;
 mod delivery;
 mod faults;
 mod lifecycle;
@@ -10,4 +12,5 @@ mod process;
 mod runs;
 mod schedules;
 mod support;
+mod webdriver;
 mod youtube;

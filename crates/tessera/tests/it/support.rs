@@ -75,6 +75,11 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The running app's store (for setting up a second user, say).
+    pub fn store(&self) -> tessera::store::DynStore {
+        self.app.as_ref().expect("running").store.clone()
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         let r = self
             .http

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Receiver, TestApp, trim_agent};
 
-const CH_A: &str = "UCaaaaaaaaaaaaaaaaaaaaaa";
+pub const CH_A: &str = "UCaaaaaaaaaaaaaaaaaaaaaa";
 const CH_B: &str = "UCbbbbbbbbbbbbbbbbbbbbbb";
 const CH_C: &str = "UCcccccccccccccccccccccc";
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -41,13 +41,13 @@ struct Stand {
 }
 
 /// The stand-in YouTube: feeds and channel pages.
-struct FakeYoutube {
+pub struct FakeYoutube {
     addr: std::net::SocketAddr,
     state: Arc<Mutex<Stand>>,
 }
 
 impl FakeYoutube {
-    async fn start() -> FakeYoutube {
+    pub async fn start() -> FakeYoutube {
         let state = Arc::new(Mutex::new(Stand::default()));
         let router = Router::new()
             .route("/feeds/videos.xml", get(feed))
@@ -59,7 +59,7 @@ impl FakeYoutube {
         FakeYoutube { addr, state }
     }
 
-    fn publish(&self, channel: &str, video: &str, title: &str) {
+    pub fn publish(&self, channel: &str, video: &str, title: &str) {
         let mut s = self.state.lock().unwrap();
         let list = s.entries.entry(channel.into()).or_default();
         list.insert(
@@ -189,12 +189,12 @@ fn entry_xml(channel: &str, video: &str, title: &str, updated: &str) -> String {
 
 /// A yt-dlp stand-in: `--dump-json` prints `<dir>/<video id>.json` (or
 /// fails when there is none); a download copies a fixture to `--output`.
-struct FakeYtDlp {
+pub struct FakeYtDlp {
     dir: tempfile::TempDir,
 }
 
 impl FakeYtDlp {
-    fn new() -> FakeYtDlp {
+    pub fn new() -> FakeYtDlp {
         let dir = tempfile::tempdir().unwrap();
         let fixture = crate::support::fixtures_dir().join("bikes.mp4");
         let script = format!(
@@ -225,7 +225,7 @@ impl FakeYtDlp {
     }
 }
 
-async fn spawn(yt: &FakeYoutube, ytdlp: &FakeYtDlp) -> TestApp {
+pub async fn spawn(yt: &FakeYoutube, ytdlp: &FakeYtDlp) -> TestApp {
     let base = format!("http://{}", yt.addr);
     let ytdlp = ytdlp.path();
     TestApp::spawn_with(move |l| {
@@ -239,7 +239,7 @@ async fn spawn(yt: &FakeYoutube, ytdlp: &FakeYtDlp) -> TestApp {
     .await
 }
 
-async fn add(app: &TestApp, agent: &str, body: Value) -> Value {
+pub async fn add(app: &TestApp, agent: &str, body: Value) -> Value {
     let (status, answer) = app
         .post(
             &format!("/agent/{agent}/triggers/add_youtube_channels"),
@@ -274,7 +274,7 @@ async fn channel(app: &TestApp, agent: &str, id: &str) -> Value {
 }
 
 /// Wait until the channel finished `n` more polls than it had at the call.
-async fn wait_polls(app: &TestApp, agent: &str, id: &str, n: usize) -> Value {
+pub async fn wait_polls(app: &TestApp, agent: &str, id: &str, n: usize) -> Value {
     let until = tokio::time::Instant::now() + DEADLINE;
     let mut last = channel(app, agent, id).await["last_poll_at"].clone();
     let mut seen = 0;
@@ -301,7 +301,7 @@ async fn runs_of(app: &TestApp, trigger: &str) -> Vec<Value> {
     page["runs"].as_array().unwrap().clone()
 }
 
-async fn wait_runs(app: &TestApp, trigger: &str, n: usize) -> Vec<Value> {
+pub async fn wait_runs(app: &TestApp, trigger: &str, n: usize) -> Vec<Value> {
     let until = tokio::time::Instant::now() + DEADLINE;
     loop {
         let runs = runs_of(app, trigger).await;

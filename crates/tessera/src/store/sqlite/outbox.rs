@@ -354,7 +354,9 @@ pub fn retry_now(tx: &Transaction<'_>, user: UserId, id: DeliveryId, now: i64) -
     let n = tx
         .execute(
             "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?3,
-                    attempts_allowed = attempt_count + 1, updated_at = ?3
+                    attempts_allowed = CASE WHEN status = 'pending'
+                        THEN MAX(attempts_allowed, attempt_count + 1) ELSE attempt_count + 1 END,
+                    updated_at = ?3
              WHERE id = ?1 AND user_id = ?2 AND (status != 'pending' OR lease_until IS NULL OR lease_until < ?3)",
             (id.to_string(), user.to_string(), now),
         )
