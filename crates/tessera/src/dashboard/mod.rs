@@ -78,7 +78,9 @@ pub fn router() -> Router<AppState> {
 
 /// An unknown `/dashboard/…` path: an HTML 404 instead of the API's JSON one.
 pub fn not_found() -> Response {
-    PageError::not_found("page").into_response()
+    let mut response = PageError::not_found("page").into_response();
+    secure(&mut response);
+    response
 }
 
 async fn stylesheet() -> Response {
@@ -98,6 +100,11 @@ async fn stylesheet() -> Response {
 /// form posts keep a real `Origin` header, which the CSRF check reads.
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
+    secure(&mut response);
+    response
+}
+
+fn secure(response: &mut Response) {
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -119,5 +126,4 @@ async fn security_headers(req: Request, next: Next) -> Response {
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }

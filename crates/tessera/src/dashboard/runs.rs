@@ -30,18 +30,22 @@ const STATUSES: [RunStatus; 6] = [
     RunStatus::Cancelled,
 ];
 
-/// The user's agents by id (the first 100, which is what the pages show).
-pub async fn agents_by_id(
+/// The names of these agents (deleted ones are absent).
+pub async fn agent_names(
     state: &AppState,
     session: &Session,
-) -> Result<HashMap<AgentId, AgentRecord>, PageError> {
-    Ok(state
-        .store
-        .list_agents(session.user_id, None, 100)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a))
-        .collect())
+    ids: Vec<AgentId>,
+) -> Result<HashMap<AgentId, String>, PageError> {
+    let mut names = HashMap::new();
+    for id in ids {
+        if names.contains_key(&id) {
+            continue;
+        }
+        if let Some(agent) = state.store.agent(session.user_id, id).await? {
+            names.insert(id, agent.name);
+        }
+    }
+    Ok(names)
 }
 
 #[derive(Deserialize)]
@@ -83,7 +87,7 @@ pub async fn list(
         .await?;
     let more = rows.len() > PAGE as usize;
     rows.truncate(PAGE as usize);
-    let agents = agents_by_id(&state, &session).await?;
+    let agents = agent_names(&state, &session, rows.iter().map(|r| r.agent_id).collect()).await?;
     let body = html! {
         h1 { "Runs" }
         p { a href="/dashboard/runs/new" { "Start a run" } }
@@ -106,7 +110,7 @@ pub async fn list(
                     @for r in &rows {
                         tr {
                             td { a.run-link href={"/dashboard/runs/" (r.id)} { (short(&r.id.to_string(), 13)) } }
-                            td { (agents.get(&r.agent_id).map_or("(deleted agent)", |a| a.name.as_str())) }
+                            td { (agents.get(&r.agent_id).map_or("(deleted agent)", String::as_str)) }
                             td { (run_badge(r.status)) }
                             td.hide-narrow { (trigger_label(r)) }
                             td.hide-narrow { (when(r.created_at)) }

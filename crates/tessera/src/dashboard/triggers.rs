@@ -8,7 +8,7 @@ use axum::response::Html;
 use maud::html;
 
 use super::layout::{PageError, Section, page, when, when_opt};
-use super::runs::agents_by_id;
+use super::runs::agent_names;
 use super::session::Session;
 use crate::api::AppState;
 use crate::store::TriggerKind;
@@ -19,7 +19,12 @@ pub async fn list(
     session: Session,
 ) -> Result<Html<String>, PageError> {
     let triggers = state.store.list_triggers(session.user_id).await?;
-    let agents = agents_by_id(&state, &session).await?;
+    let agents = agent_names(
+        &state,
+        &session,
+        triggers.iter().map(|t| t.agent_id).collect(),
+    )
+    .await?;
     let mut channels = HashMap::new();
     for t in &triggers {
         if matches!(t.kind, TriggerKind::Youtube { .. }) && !channels.contains_key(&t.agent_id) {
@@ -32,7 +37,7 @@ pub async fn list(
     }
     let agent_link = |id| {
         html! { @match agents.get(&id) {
-            Some(a) => a href={"/dashboard/agents/" (a.id)} { (a.name) },
+            Some(name) => a href={"/dashboard/agents/" (id)} { (name) },
             None => span.mono { (id) },
         } }
     };

@@ -329,6 +329,7 @@ async fn pages_need_a_session_which_a_valid_key_opens_and_logout_closes() {
     let missing = dash.get("/dashboard/no/such/page").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(missing.body.contains("<html"));
+    assert!(missing.headers.contains_key("content-security-policy"));
 
     let home = dash.get("/dashboard").await;
     dash.csrf = input_value(&home.body, "csrf").unwrap();
