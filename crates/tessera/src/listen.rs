@@ -290,7 +290,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_signed_webhook_is_answered_and_printed_with_both_signatures_valid() {
-        let key = SigningKey::generate();
+        let key = crate::domain::signing::generate_signing_key();
         let running = Running::start(args(200, &key)).await;
         let resp = post(&running, &key, SECRET, payload(), &payload()).await;
         assert_eq!(resp.status(), StatusCode::OK);
@@ -321,7 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_secrets_and_tampered_bodies_are_reported_invalid() {
-        let key = SigningKey::generate();
+        let key = crate::domain::signing::generate_signing_key();
         let running = Running::start(args(503, &key)).await;
         let resp = post(&running, &key, "guess", payload(), b"{}").await;
         assert_eq!(
@@ -340,7 +340,7 @@ mod tests {
         let running = Running::start(ListenArgs {
             secret: None,
             signing_key: None,
-            ..args(200, &SigningKey::generate())
+            ..args(200, &crate::domain::signing::generate_signing_key())
         })
         .await;
         let url = format!("http://{}/", running.addr);
@@ -367,7 +367,7 @@ mod tests {
     async fn a_malformed_signing_key_is_refused_without_echoing_it() {
         let bad = ListenArgs {
             signing_key: Some("whsec_oops-not-base64".to_owned()),
-            ..args(200, &SigningKey::generate())
+            ..args(200, &crate::domain::signing::generate_signing_key())
         };
         let sink: Output = Arc::new(Mutex::new(Vec::new()));
         let err = match bind_with_output(bad, async {}, sink).await {

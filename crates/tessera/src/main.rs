@@ -32,6 +32,12 @@ enum Command {
     },
     /// A local webhook receiver for development: prints every webhook and checks its signatures.
     Listen(tessera::listen::ListenArgs),
+    /// Write the API's contracts (openapi.json and tessera.d.ts) into a directory.
+    Contracts {
+        /// Where to write them.
+        #[arg(long, default_value = "contracts")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +137,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Listen(args) => tessera::listen::run(args, shutdown_signal()).await,
+        Command::Contracts { out } => {
+            let written = tessera::api::contracts::write(&out)?;
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
     }
 }
 

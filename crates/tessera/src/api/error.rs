@@ -5,7 +5,6 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::domain::graph::GraphError;
 use crate::store::StoreError;
@@ -14,45 +13,79 @@ use crate::store::StoreError;
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
+}
+
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorCode,
+    /// A sentence for humans: what was wrong and, where it helps, what to do.
+    pub detail: String,
+}
+
+/// Machine-readable error kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400 (also 405): malformed input.
+    ValidationError,
+    /// 401: missing, unknown or revoked API key.
+    InvalidApiKey,
+    /// 403
+    Forbidden,
+    /// 404
+    NotFound,
+    /// 409: the resource is not in a state that allows this.
+    Conflict,
+    /// 413: the body is over the limit.
+    PayloadTooLarge,
+    /// 422: well-formed values outside their range.
+    ParameterOutOfRange,
+    /// 500: logged on the server.
+    InternalServerError,
 }
 
 impl ApiError {
     pub fn validation(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "validation_error", detail)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::ValidationError, detail)
     }
     pub fn out_of_range(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "parameter_out_of_range",
+            ErrorCode::ParameterOutOfRange,
             detail,
         )
     }
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_api_key", detail)
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidApiKey, detail)
     }
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, detail)
     }
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, detail)
     }
     pub fn too_large(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            detail,
+        )
     }
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", detail)
+        Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, detail)
     }
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_server_error",
+            ErrorCode::InternalServerError,
             "something went wrong on our side; it has been logged",
         )
     }
 
-    fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -65,7 +98,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            axum::Json(json!({ "error": self.code, "detail": self.detail })),
+            axum::Json(ErrorBody {
+                error: self.code,
+                detail: self.detail,
+            }),
         )
             .into_response()
     }

@@ -17,7 +17,22 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/files/{*key}", get(download))
 }
 
-async fn download(
+/// Download a stored video or thumbnail through a signed URL (as found in
+/// webhooks and run details; valid for one hour). Supports `Range`.
+#[utoipa::path(get, path = "/files/{key}", tag = "files", security(()),
+    params(
+        ("key" = String, Path, description = "Object key (may contain `/`)"),
+        ("expires" = i64, Query, description = "Unix seconds after which the URL stops working"),
+        ("signature" = String, Query, description = "HMAC of the key and expiry"),
+        ("range" = Option<String>, Header, description = "`bytes=start-end`"),
+    ),
+    responses(
+        (status = 200, description = "The whole file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 416, description = "The range is outside the file"),
+        (status = "4XX", body = super::error::ErrorBody),
+    ))]
+pub async fn download(
     State(state): State<AppState>,
     Path(key): Path<String>,
     Query(q): Query<HashMap<String, String>>,

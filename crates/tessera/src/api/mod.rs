@@ -4,13 +4,16 @@
 
 pub mod agents;
 pub mod auth;
+pub mod contracts;
 pub mod error;
 pub mod files;
 pub mod health;
+pub mod openapi;
 pub mod run_nodes;
 pub mod runs;
 pub mod targets;
 pub mod triggers;
+pub mod typescript;
 pub mod webhooks;
 pub mod youtube;
 
@@ -19,6 +22,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::Wakeups;
 use crate::config::Config;
@@ -41,9 +46,9 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The documented API: routes and their OpenAPI description, built together.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
         .merge(agents::router())
         .merge(runs::router())
@@ -51,24 +56,51 @@ pub fn router(state: AppState) -> Router {
         .merge(triggers::router())
         .merge(youtube::router())
         .merge(webhooks::router())
-        .merge(files::router())
-        .merge(crate::dashboard::router())
-        .fallback(|uri: axum::http::Uri| async move {
-            if uri.path().starts_with("/dashboard/") {
-                crate::dashboard::not_found()
-            } else {
-                ApiError::not_found("no such route").into_response()
+}
+
+/// The OpenAPI 3.1 document of the whole API.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The whole HTTP surface: the API, its description, signed files, the dashboard.
+pub fn router(state: AppState) -> Router {
+    let (api, document) = api().split_for_parts();
+    let document = Arc::new(
+        document
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises"),
+    );
+    api.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let document = document.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    document.as_str().to_owned(),
+                )
             }
-        })
-        .method_not_allowed_fallback(|| async {
-            ApiError {
-                status: StatusCode::METHOD_NOT_ALLOWED,
-                code: "validation_error",
-                detail: "this route does not accept that HTTP method".into(),
-            }
-            .into_response()
-        })
-        .with_state(state)
+        }),
+    )
+    .merge(files::router())
+    .merge(crate::dashboard::router())
+    .fallback(|uri: axum::http::Uri| async move {
+        if uri.path().starts_with("/dashboard/") {
+            crate::dashboard::not_found()
+        } else {
+            ApiError::not_found("no such route").into_response()
+        }
+    })
+    .method_not_allowed_fallback(|| async {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: error::ErrorCode::ValidationError,
+            detail: "this route does not accept that HTTP method".into(),
+        }
+        .into_response()
+    })
+    .with_state(state)
 }
 
 /// Parse a path id; a malformed id is reported like an unknown one, so ids

@@ -8,40 +8,67 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use axum::Json as JsonOut;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json as JsonOut, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Auth;
-use super::error::{ApiError, not_found_as};
+use super::error::{ApiError, ErrorBody, not_found_as};
 use super::runs::owned_run;
 use super::{AppState, parse_path_id};
 use crate::domain::graph::{AgentGraph, render_plans};
-use crate::domain::ids::{EventId, RunId};
+use crate::domain::ids::{EventId, RenderId, RunId};
 use crate::domain::payload::{EventBody, FinishedStatus, InputError, iso8601};
 use crate::store::{CancelOutcome, NewEvent, RunRecord, RunStatus};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/agent_run/{id}/cancel", post(cancel))
-        .route("/agent_run/{id}/resume", post(resume))
-        .route("/agent_run/{id}/nodes", get(nodes))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(cancel))
+        .routes(routes!(resume))
+        .routes(routes!(nodes))
 }
 
+/// What a cancel or resume request did.
+#[derive(Serialize, ToSchema)]
+struct RunControl {
+    run_id: RunId,
+    status: ControlStatus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlStatus {
+    /// The run was queued and has ended (its `RUN_FINISHED` is on its way).
+    Cancelled,
+    /// The run is running and will stop at the next step.
+    Cancelling,
+    /// The run was queued again.
+    Queued,
+}
+
+/// Cancel a run: a queued run ends at once, a running one stops at its next step.
+#[utoipa::path(post, path = "/agent_run/{id}/cancel", tag = "runs",
+    params(("id" = String, Path, description = "Run id")),
+    responses((status = 200, body = RunControl), (status = "4XX", body = ErrorBody)))]
 async fn cancel(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<RunControl>, ApiError> {
     let run = owned_run(&state, auth.user_id, &id).await?;
     let status = cancel_run(&state, &run).await?;
-    Ok(JsonOut(json!({ "run_id": run.id, "status": status })))
+    Ok(JsonOut(RunControl {
+        run_id: run.id,
+        status,
+    }))
 }
 
 /// Cancel a run: a queued run ends at once (with its `RUN_FINISHED`), a
-/// running one is asked to stop. Returns `cancelled` or `cancelling`.
-pub async fn cancel_run(state: &AppState, run: &RunRecord) -> Result<&'static str, ApiError> {
+/// running one is asked to stop.
+pub async fn cancel_run(state: &AppState, run: &RunRecord) -> Result<ControlStatus, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
     // Used only if the run is still queued: it ends here, with its webhook.
     let event = NewEvent {
@@ -71,17 +98,21 @@ pub async fn cancel_run(state: &AppState, run: &RunRecord) -> Result<&'static st
     Ok(match outcome {
         CancelOutcome::Cancelled => {
             state.wake.deliveries.notify_one();
-            "cancelled"
+            ControlStatus::Cancelled
         }
-        CancelOutcome::Requested => "cancelling",
+        CancelOutcome::Requested => ControlStatus::Cancelling,
     })
 }
 
+/// Run a failed, partially complete or cancelled run again, keeping what it finished.
+#[utoipa::path(post, path = "/agent_run/{id}/resume", tag = "runs",
+    params(("id" = String, Path, description = "Run id")),
+    responses((status = 200, body = RunControl), (status = "4XX", body = ErrorBody)))]
 async fn resume(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<RunControl>, ApiError> {
     let id: RunId = parse_path_id(&id, "run")?;
     let now = chrono::Utc::now().timestamp_millis();
     state
@@ -90,60 +121,98 @@ async fn resume(
         .await
         .map_err(not_found_as("run"))?;
     state.wake.runs.notify_one();
-    Ok(JsonOut(json!({ "run_id": id, "status": "queued" })))
+    Ok(JsonOut(RunControl {
+        run_id: id,
+        status: ControlStatus::Queued,
+    }))
 }
 
+/// Every node of a run with its status, errors and outputs.
+#[derive(Serialize, ToSchema)]
+struct RunNodes {
+    run_id: RunId,
+    status: RunStatus,
+    nodes: Vec<NodeView>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct NodeView {
+    agent_node_id: String,
+    node_type: String,
+    status: NodeStatus,
+    errors: Vec<InputError>,
+    outputs: Vec<NodeOutput>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct NodeOutput {
+    id: RenderId,
+    /// Which input (0-based, in request order) it was rendered from.
+    input_index: usize,
+    video_url: String,
+    thumbnail_url: String,
+    completed_at: String,
+}
+
+/// Per-node status of a run (`skipped` for nodes no render path reaches).
+#[utoipa::path(get, path = "/agent_run/{id}/nodes", tag = "runs",
+    params(("id" = String, Path, description = "Run id")),
+    responses((status = 200, body = RunNodes), (status = "4XX", body = ErrorBody)))]
 async fn nodes(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<RunNodes>, ApiError> {
     let run = owned_run(&state, auth.user_id, &id).await?;
     let statuses = node_statuses(&run);
     let now = chrono::Utc::now().timestamp();
-    let nodes: Vec<Value> = run
+    let nodes = run
         .graph
         .nodes
         .iter()
-        .map(|n| {
-            let errors = node_errors(&run, &n.id);
-            let outputs: Vec<Value> = run
+        .map(|n| NodeView {
+            agent_node_id: n.id.clone(),
+            node_type: n.node_type.clone(),
+            status: node_status(&statuses, &n.id),
+            errors: node_errors(&run, &n.id).into_iter().cloned().collect(),
+            outputs: run
                 .outputs
                 .iter()
                 .filter(|o| o.render_node == n.id)
-                .map(|o| {
-                    json!({
-                        "id": o.id,
-                        "input_index": o.input_index,
-                        "video_url": state.objects.signed_url(&o.files.video_key, now),
-                        "thumbnail_url": state.objects.signed_url(&o.files.thumbnail_key, now),
-                        "completed_at": iso8601(o.completed_at),
-                    })
+                .map(|o| NodeOutput {
+                    id: o.id,
+                    input_index: o.input_index,
+                    video_url: state.objects.signed_url(&o.files.video_key, now),
+                    thumbnail_url: state.objects.signed_url(&o.files.thumbnail_key, now),
+                    completed_at: iso8601(o.completed_at),
                 })
-                .collect();
-            json!({
-                "agent_node_id": n.id,
-                "node_type": n.node_type,
-                "status": node_status(&statuses, &n.id).as_str(),
-                "errors": errors,
-                "outputs": outputs,
-            })
+                .collect(),
         })
         .collect();
-    Ok(JsonOut(
-        json!({ "run_id": run.id, "status": run.status.as_str(), "nodes": nodes }),
-    ))
+    Ok(JsonOut(RunNodes {
+        run_id: run.id,
+        status: run.status,
+        nodes,
+    }))
+}
+
+/// How many of a run's nodes are in each state.
+#[derive(Serialize, ToSchema)]
+pub struct NodeStatusCounts {
+    completed: usize,
+    in_progress: usize,
+    failed: usize,
 }
 
 /// `node_status_counts` of a run.
-pub fn status_counts(run: &RunRecord) -> Value {
+pub fn status_counts(run: &RunRecord) -> NodeStatusCounts {
     let statuses = node_statuses(run);
     let count = |s: NodeStatus| statuses.values().filter(|v| **v == s).count();
-    json!({
-        "completed": count(NodeStatus::Completed),
-        "in_progress": count(NodeStatus::InProgress) + count(NodeStatus::Pending),
-        "failed": count(NodeStatus::Failed) + count(NodeStatus::Cancelled),
-    })
+    NodeStatusCounts {
+        completed: count(NodeStatus::Completed),
+        in_progress: count(NodeStatus::InProgress) + count(NodeStatus::Pending),
+        failed: count(NodeStatus::Failed) + count(NodeStatus::Cancelled),
+    }
 }
 
 /// The errors that belong to a node: its own, or its input's for a `video_input`.
@@ -166,7 +235,8 @@ pub fn node_status(statuses: &HashMap<String, NodeStatus>, node: &str) -> NodeSt
 }
 
 /// Ordered from best to worst: a node takes the worst status of its units.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
     Skipped,
     Completed,

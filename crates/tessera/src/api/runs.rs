@@ -2,52 +2,62 @@
 
 use std::collections::HashSet;
 
+use axum::Json as JsonOut;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json as JsonOut, Router};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Auth;
-use super::error::{ApiError, Json, Query};
+use super::error::{ApiError, ErrorBody, Json, Query};
+use super::run_nodes::NodeStatusCounts;
 use super::targets::check_target;
 use super::{AppState, iso, page_limit, parse_path_id};
 use crate::domain::graph::{self, AgentGraph, render_plans};
 use crate::domain::ids::{AgentId, RenderId, RunId, TriggerId, UserId};
-use crate::domain::payload::iso8601;
+use crate::domain::payload::{InputError, ManualSource, ManualTriggerInfo, TriggerInfo, iso8601};
 use crate::store::{RunFilter, RunRecord, RunStatus, SourceKind, SourceSpec};
 
 /// Most inputs one run may have.
 pub const MAX_INPUTS: usize = 50;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/agent/{id}/run", post(start))
-        .route("/agent_run/{id}", get(read))
-        .route("/agent_runs", get(list_all))
-        .route("/agent/{id}/runs", get(list_for_agent))
-        .route("/trigger/{id}/runs", get(list_for_trigger))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(read))
+        .routes(routes!(list_all))
+        .routes(routes!(list_for_agent))
+        .routes(routes!(list_for_trigger))
 }
 
 /// What starts a run (the body of `POST /agent/{id}/run`).
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
+    /// Shorthand for a single-input agent: each URL is a separate input.
     #[serde(default)]
     video_urls: Vec<String>,
+    /// Shorthand for a single-input agent: outputs of earlier runs as inputs.
     #[serde(default)]
     node_render_ids: Vec<String>,
+    /// One source per `video_input` node (multi-input agents).
     #[serde(default)]
     video_inputs: Vec<VideoInputSlot>,
+    /// Where `RUN_STARTED` and `RUN_FINISHED` go; absent or `null`: no webhooks.
     #[serde(default)]
     callback_url: Option<String>,
+    /// Per-run parameter overrides: `{agent_node_id: {param: value}}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     update_params: Option<Map<String, Value>>,
+    /// Nodes to bypass in this run.
     #[serde(default)]
     ignore_nodes: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VideoInputSlot {
     agent_node_id: String,
@@ -72,15 +82,24 @@ impl StartRun {
     }
 }
 
+#[derive(Serialize, ToSchema)]
+struct RunStarted {
+    run_id: RunId,
+}
+
+/// Start a run of an agent on videos; progress arrives as webhooks at `callback_url`.
+#[utoipa::path(post, path = "/agent/{id}/run", tag = "runs", request_body = StartRun,
+    params(("id" = String, Path, description = "Agent id")),
+    responses((status = 200, body = RunStarted), (status = "4XX", body = ErrorBody)))]
 async fn start(
     State(state): State<AppState>,
     auth: Auth,
     Path(agent_id): Path<String>,
     Json(body): Json<StartRun>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<RunStarted>, ApiError> {
     let agent_id: AgentId = parse_path_id(&agent_id, "agent")?;
-    let run_id = start_run(&state, auth.user_id, agent_id, body, "api").await?;
-    Ok(JsonOut(json!({ "run_id": run_id })))
+    let run_id = start_run(&state, auth.user_id, agent_id, body, ManualSource::Api).await?;
+    Ok(JsonOut(RunStarted { run_id }))
 }
 
 /// Validate a start request and queue the run. `source` says where the
@@ -90,7 +109,7 @@ pub async fn start_run(
     user: UserId,
     agent_id: AgentId,
     body: StartRun,
-    source: &str,
+    source: ManualSource,
 ) -> Result<RunId, ApiError> {
     let agent = state
         .store
@@ -118,11 +137,11 @@ pub async fn start_run(
         &body.ignore_nodes,
     )?;
     let now = chrono::Utc::now();
-    let triggered_by = json!({
-        "type": "manual",
-        "source": source,
-        "user_id": user,
-        "triggered_at": iso8601(now),
+    let triggered_by = TriggerInfo::Manual(ManualTriggerInfo {
+        kind: Default::default(),
+        source,
+        user_id: user.to_string(),
+        triggered_at: iso8601(now),
     });
     let run = RunRecord::queued(
         &agent,
@@ -296,13 +315,17 @@ fn run_graph(
     Ok(graph)
 }
 
+/// A run with signed URLs of its inputs and outputs, its trigger and its errors.
+#[utoipa::path(get, path = "/agent_run/{id}", tag = "runs",
+    params(("id" = String, Path, description = "Run id")),
+    responses((status = 200, body = RunView), (status = "4XX", body = ErrorBody)))]
 async fn read(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<RunView>, ApiError> {
     let run = owned_run(&state, auth.user_id, &id).await?;
-    Ok(JsonOut(run_json(&state, &run)))
+    Ok(JsonOut(run_view(&state, &run)))
 }
 
 /// The caller's run named by a path segment, or 404.
@@ -319,97 +342,183 @@ pub async fn owned_run(
         .ok_or_else(|| ApiError::not_found("run not found"))
 }
 
+/// A run as `GET /agent_run/{id}` returns it.
+#[derive(Serialize, ToSchema)]
+pub struct RunView {
+    run_id: RunId,
+    agent_id: AgentId,
+    status: RunStatus,
+    /// 1 for the first attempt; each resume adds one.
+    attempt: u32,
+    created_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    /// Ingested inputs (signed URLs valid for an hour).
+    inputs: Vec<SignedFiles>,
+    outputs: Vec<RunOutput>,
+    triggered_by: TriggerInfo,
+    node_status_counts: NodeStatusCounts,
+    status_message: Option<String>,
+    errors: Vec<InputError>,
+    callback_url: Option<String>,
+}
+
+/// A video and its thumbnail, as signed URLs.
+#[derive(Serialize, ToSchema)]
+pub struct SignedFiles {
+    video_url: String,
+    thumbnail_url: String,
+}
+
+/// One rendered output; its `id` is a `node_render_id` usable as a later run's input.
+#[derive(Serialize, ToSchema)]
+pub struct RunOutput {
+    id: RenderId,
+    video_url: String,
+    thumbnail_url: String,
+    completed_at: String,
+}
+
 /// The run as `GET /agent_run/{id}` returns it.
-pub fn run_json(state: &AppState, run: &RunRecord) -> Value {
+pub fn run_view(state: &AppState, run: &RunRecord) -> RunView {
     let now = chrono::Utc::now().timestamp();
     let sign = |key: &str| state.objects.signed_url(key, now);
-    json!({
-        "run_id": run.id,
-        "agent_id": run.agent_id,
-        "status": run.status.as_str(),
-        "attempt": run.attempt,
-        "created_at": iso(run.created_at),
-        "started_at": run.started_at.map(iso),
-        "finished_at": run.finished_at.map(iso),
-        "inputs": run.inputs.iter().map(|i| json!({
-            "video_url": sign(&i.files.video_key),
-            "thumbnail_url": sign(&i.files.thumbnail_key),
-        })).collect::<Vec<_>>(),
-        "outputs": run.outputs.iter().map(|o| json!({
-            "id": o.id,
-            "video_url": sign(&o.files.video_key),
-            "thumbnail_url": sign(&o.files.thumbnail_key),
-            "completed_at": iso8601(o.completed_at),
-        })).collect::<Vec<_>>(),
-        "triggered_by": run.triggered_by,
-        "node_status_counts": super::run_nodes::status_counts(run),
-        "status_message": run.status_message,
-        "errors": run.errors,
-        "callback_url": run.callback_url,
-    })
+    RunView {
+        run_id: run.id,
+        agent_id: run.agent_id,
+        status: run.status,
+        attempt: run.attempt,
+        created_at: iso(run.created_at),
+        started_at: run.started_at.map(iso),
+        finished_at: run.finished_at.map(iso),
+        inputs: run
+            .inputs
+            .iter()
+            .map(|i| SignedFiles {
+                video_url: sign(&i.files.video_key),
+                thumbnail_url: sign(&i.files.thumbnail_key),
+            })
+            .collect(),
+        outputs: run
+            .outputs
+            .iter()
+            .map(|o| RunOutput {
+                id: o.id,
+                video_url: sign(&o.files.video_key),
+                thumbnail_url: sign(&o.files.thumbnail_key),
+                completed_at: iso8601(o.completed_at),
+            })
+            .collect(),
+        triggered_by: run.triggered_by.clone(),
+        node_status_counts: super::run_nodes::status_counts(run),
+        status_message: run.status_message.clone(),
+        errors: run.errors.clone(),
+        callback_url: run.callback_url.clone(),
+    }
 }
 
 /// A run in a list: no signed URLs, just what a list needs.
-fn run_summary(run: &RunRecord) -> Value {
-    json!({
-        "run_id": run.id,
-        "agent_id": run.agent_id,
-        "status": run.status.as_str(),
-        "attempt": run.attempt,
-        "created_at": iso(run.created_at),
-        "started_at": run.started_at.map(iso),
-        "finished_at": run.finished_at.map(iso),
-        "inputs": run.sources.len(),
-        "outputs": run.outputs.len(),
-        "triggered_by": run.triggered_by,
-        "status_message": run.status_message,
-    })
+#[derive(Serialize, ToSchema)]
+pub struct RunSummary {
+    run_id: RunId,
+    agent_id: AgentId,
+    status: RunStatus,
+    attempt: u32,
+    created_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    /// How many inputs the run was given.
+    inputs: usize,
+    /// How many outputs it has rendered so far.
+    outputs: usize,
+    triggered_by: TriggerInfo,
+    status_message: Option<String>,
 }
 
-#[derive(Deserialize)]
+fn run_summary(run: &RunRecord) -> RunSummary {
+    RunSummary {
+        run_id: run.id,
+        agent_id: run.agent_id,
+        status: run.status,
+        attempt: run.attempt,
+        created_at: iso(run.created_at),
+        started_at: run.started_at.map(iso),
+        finished_at: run.finished_at.map(iso),
+        inputs: run.sources.len(),
+        outputs: run.outputs.len(),
+        triggered_by: run.triggered_by.clone(),
+        status_message: run.status_message.clone(),
+    }
+}
+
+/// A page of runs, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct RunPage {
+    runs: Vec<RunSummary>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<RunId>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// 1–100 (default 25).
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Comma-separated statuses: queued, running, completed, partial_complete, failed, cancelled.
     status: Option<String>,
+    /// Runs created at or after this ISO 8601 time.
     from: Option<String>,
+    /// Runs created before this ISO 8601 time.
     to: Option<String>,
 }
 
+/// The caller's runs, newest first, with filters.
+#[utoipa::path(get, path = "/agent_runs", tag = "runs", params(ListQuery),
+    responses((status = 200, body = RunPage), (status = "4XX", body = ErrorBody)))]
 async fn list_all(
     State(state): State<AppState>,
     auth: Auth,
     Query(q): Query<ListQuery>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<RunPage>, ApiError> {
     list(&state, &auth, q, None, None).await
 }
 
+/// The runs of one agent (also after the agent was deleted).
+#[utoipa::path(get, path = "/agent/{id}/runs", tag = "runs",
+    params(("id" = String, Path, description = "Agent id"), ListQuery),
+    responses((status = 200, body = RunPage), (status = "4XX", body = ErrorBody)))]
 async fn list_for_agent(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<RunPage>, ApiError> {
     let id: AgentId = parse_path_id(&id, "agent")?;
     let listed = list(&state, &auth, q, Some(id), None).await?;
     // Runs of a deleted agent stay listable; an agent that never existed is 404.
-    let empty = listed.0["runs"].as_array().is_some_and(Vec::is_empty);
+    let empty = listed.0.runs.is_empty();
     if empty && state.store.agent(auth.user_id, id).await?.is_none() {
         return Err(ApiError::not_found("agent not found"));
     }
     Ok(listed)
 }
 
-/// The runs of a trigger (`GET /trigger/{id}/runs`).
+/// The runs a trigger started (also after the trigger was removed).
+#[utoipa::path(get, path = "/trigger/{id}/runs", tag = "triggers",
+    params(("id" = String, Path, description = "Trigger id"), ListQuery),
+    responses((status = 200, body = RunPage), (status = "4XX", body = ErrorBody)))]
 async fn list_for_trigger(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<RunPage>, ApiError> {
     let id: TriggerId = parse_path_id(&id, "trigger")?;
     let listed = list(&state, &auth, q, None, Some(id)).await?;
     // A removed trigger's runs stay listable; a trigger that never existed is 404.
-    let empty = listed.0["runs"].as_array().is_some_and(Vec::is_empty);
+    let empty = listed.0.runs.is_empty();
     if empty && state.store.trigger(auth.user_id, id).await?.is_none() {
         return Err(ApiError::not_found("trigger not found"));
     }
@@ -422,7 +531,7 @@ async fn list(
     q: ListQuery,
     agent_id: Option<AgentId>,
     trigger_id: Option<TriggerId>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<RunPage>, ApiError> {
     let limit = page_limit(q.limit)?;
     let statuses = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => vec![],
@@ -467,8 +576,8 @@ async fn list(
     let runs = state.store.list_runs(auth.user_id, &filter).await?;
     let more = runs.len() > limit as usize;
     let page = &runs[..runs.len().min(limit as usize)];
-    Ok(JsonOut(json!({
-        "runs": page.iter().map(run_summary).collect::<Vec<_>>(),
-        "next_cursor": more.then(|| page.last().map(|r| r.id)).flatten(),
-    })))
+    Ok(JsonOut(RunPage {
+        runs: page.iter().map(run_summary).collect(),
+        next_cursor: more.then(|| page.last().map(|r| r.id)).flatten(),
+    }))
 }

@@ -1,15 +1,18 @@
 //! Triggers of an agent: the list of all of them, and schedules (cron in an
 //! IANA time zone). YouTube channel triggers are added in `api/youtube.rs`.
 
+use axum::Json as JsonOut;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json as JsonOut, Router};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Auth;
-use super::error::{ApiError, Json};
+use super::error::{ApiError, ErrorBody, Json};
 use super::targets::check_target;
+use super::youtube::YoutubeTriggerView;
 use super::{AppState, iso, parse_path_id};
 use crate::domain::cron::{DEFAULT_TIME_ZONE, Schedule};
 use crate::domain::graph;
@@ -21,14 +24,11 @@ use crate::store::{
 /// Most video URLs a schedule may feed each run.
 const MAX_SCHEDULE_INPUTS: usize = 50;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/agent/{id}/triggers", get(list))
-        .route("/agent/{id}/triggers/add_schedule", post(add_schedule))
-        .route(
-            "/agent/{id}/triggers/remove_schedule",
-            post(remove_schedule),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(add_schedule))
+        .routes(routes!(remove_schedule))
 }
 
 pub(super) async fn owned_agent(
@@ -44,67 +44,122 @@ pub(super) async fn owned_agent(
         .ok_or_else(|| ApiError::not_found("agent not found"))
 }
 
+/// Every trigger of an agent: schedules and YouTube channel watches.
+#[utoipa::path(get, path = "/agent/{id}/triggers", tag = "triggers",
+    params(("id" = String, Path, description = "Agent id")),
+    responses((status = 200, body = Vec<TriggerView>), (status = "4XX", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<Vec<TriggerView>>, ApiError> {
     let agent = owned_agent(&state, &auth, &id).await?;
     let triggers = state.store.agent_triggers(auth.user_id, agent.id).await?;
     let channels = state.store.youtube_channels(auth.user_id, agent.id).await?;
-    Ok(JsonOut(Value::Array(
+    Ok(JsonOut(
         triggers
             .iter()
-            .map(|t| trigger_json(t, &channels))
+            .map(|t| trigger_view(t, &channels))
             .collect(),
-    )))
+    ))
+}
+
+/// A trigger, told apart by `type`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TriggerView {
+    Schedule(ScheduleTriggerView),
+    Youtube(YoutubeTriggerView),
+}
+
+/// A cron schedule that starts a run on its `video_urls` at every slot.
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleTriggerView {
+    #[serde(rename = "type")]
+    kind: ScheduleKind,
+    id: TriggerId,
+    /// The same as `id` (the name `add_schedule` answers with).
+    schedule_id: TriggerId,
+    agent_id: AgentId,
+    cron_expression: String,
+    /// IANA time zone the expression is read in.
+    timezone: String,
+    video_urls: Vec<String>,
+    #[schema(value_type = Option<Object>)]
+    update_params: Option<Map<String, Value>>,
+    trigger_callback_url: Option<String>,
+    created_at: String,
+    next_run_at: Option<String>,
+    last_run_at: Option<String>,
+    last_error: Option<String>,
+}
+
+/// The `type` of a schedule trigger.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    Schedule,
 }
 
 /// A trigger as the API shows it; `channels` are the agent's watched
 /// YouTube channels (a YouTube trigger shows its own).
-pub fn trigger_json(t: &TriggerRecord, channels: &[YoutubeChannelRecord]) -> Value {
+pub fn trigger_view(t: &TriggerRecord, channels: &[YoutubeChannelRecord]) -> TriggerView {
     match &t.kind {
         TriggerKind::Youtube { filter } => {
-            super::youtube::youtube_trigger_json(t, filter, channels)
+            TriggerView::Youtube(super::youtube::youtube_trigger_view(t, filter, channels))
         }
-        TriggerKind::Schedule(spec) => json!({
-            "id": t.id,
-            "type": "schedule",
-            "schedule_id": t.id,
-            "agent_id": t.agent_id,
-            "cron_expression": spec.cron_expression,
-            "timezone": spec.timezone,
-            "video_urls": spec.video_urls,
-            "update_params": spec.update_params,
-            "trigger_callback_url": t.callback_url,
-            "created_at": iso(t.created_at),
-            "next_run_at": t.next_run_at.map(iso),
-            "last_run_at": t.last_fired_at.map(iso),
-            "last_error": t.last_error,
+        TriggerKind::Schedule(spec) => TriggerView::Schedule(ScheduleTriggerView {
+            kind: ScheduleKind::Schedule,
+            id: t.id,
+            schedule_id: t.id,
+            agent_id: t.agent_id,
+            cron_expression: spec.cron_expression.clone(),
+            timezone: spec.timezone.clone(),
+            video_urls: spec.video_urls.clone(),
+            update_params: spec.update_params.clone(),
+            trigger_callback_url: t.callback_url.clone(),
+            created_at: iso(t.created_at),
+            next_run_at: t.next_run_at.map(iso),
+            last_run_at: t.last_fired_at.map(iso),
+            last_error: t.last_error.clone(),
         }),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddSchedule {
+    /// Five fields (minute hour day-of-month month day-of-week), or six with seconds first.
     cron_expression: String,
+    /// IANA time zone (default UTC).
     #[serde(default)]
     timezone: Option<String>,
+    /// The videos each scheduled run works on (1–50).
     #[serde(default)]
     video_urls: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     update_params: Option<Map<String, Value>>,
     #[serde(default)]
     trigger_callback_url: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct ScheduleAdded {
+    schedule_id: TriggerId,
+    next_run_at: Option<String>,
+}
+
+/// Run the agent on a cron schedule.
+#[utoipa::path(post, path = "/agent/{id}/triggers/add_schedule", tag = "triggers",
+    request_body = AddSchedule, params(("id" = String, Path, description = "Agent id")),
+    responses((status = 200, body = ScheduleAdded), (status = "4XX", body = ErrorBody)))]
 async fn add_schedule(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
     Json(body): Json<AddSchedule>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<ScheduleAdded>, ApiError> {
     let agent = owned_agent(&state, &auth, &id).await?;
     let timezone = body
         .timezone
@@ -159,23 +214,34 @@ async fn add_schedule(
         last_error: None,
     };
     state.store.create_trigger(&trigger).await?;
-    Ok(JsonOut(
-        json!({ "schedule_id": trigger.id, "next_run_at": next.map(iso) }),
-    ))
+    Ok(JsonOut(ScheduleAdded {
+        schedule_id: trigger.id,
+        next_run_at: next.map(iso),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RemoveSchedule {
     schedule_id: String,
 }
 
+#[derive(Serialize, ToSchema)]
+struct ScheduleRemoved {
+    schedule_id: TriggerId,
+    removed: bool,
+}
+
+/// Stop a schedule (the runs it started stay listed under `/trigger/{id}/runs`).
+#[utoipa::path(post, path = "/agent/{id}/triggers/remove_schedule", tag = "triggers",
+    request_body = RemoveSchedule, params(("id" = String, Path, description = "Agent id")),
+    responses((status = 200, body = ScheduleRemoved), (status = "4XX", body = ErrorBody)))]
 async fn remove_schedule(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
     Json(body): Json<RemoveSchedule>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<ScheduleRemoved>, ApiError> {
     let agent = owned_agent(&state, &auth, &id).await?;
     let trigger_id: TriggerId = parse_path_id(&body.schedule_id, "schedule")?;
     let belongs = state
@@ -195,7 +261,8 @@ async fn remove_schedule(
             StoreError::NotFound => ApiError::not_found("schedule not found on this agent"),
             other => other.into(),
         })?;
-    Ok(JsonOut(
-        json!({ "schedule_id": trigger_id, "removed": true }),
-    ))
+    Ok(JsonOut(ScheduleRemoved {
+        schedule_id: trigger_id,
+        removed: true,
+    }))
 }

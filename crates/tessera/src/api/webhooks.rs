@@ -4,61 +4,84 @@
 
 use std::time::Duration;
 
+use axum::Json as JsonOut;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json as JsonOut, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Auth;
-use super::error::{ApiError, Json, Query, RawBody, not_found_as};
+use super::error::{ApiError, ErrorBody, Json, Query, RawBody, not_found_as};
 use super::targets::check_target;
 use super::{AppState, iso, page_limit, parse_path_id};
 use crate::domain::ids::{DeliveryId, EventId, RunId, UserId};
 use crate::domain::payload::EventBody;
-use crate::domain::signing::{SigningKey, generate_secret};
+use crate::domain::signing::generate_secret;
 use crate::store::{
     AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryStatus, NewEvent, SigningKeys,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/webhook_secret",
-            get(read_secret).put(set_secret).delete(delete_secret),
-        )
-        .route("/webhook_signing_key", get(signing_key))
-        .route("/webhook_signing_key/rotate", post(rotate_signing_key))
-        .route("/webhooks/test", post(test))
-        .route("/webhook_deliveries", get(list))
-        .route("/webhook_deliveries/{id}", get(read))
-        .route("/webhook_deliveries/{id}/retry", post(retry))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(read_secret, set_secret, delete_secret))
+        .routes(routes!(signing_key))
+        .routes(routes!(rotate_signing_key))
+        .routes(routes!(test))
+        .routes(routes!(list))
+        .routes(routes!(read))
+        .routes(routes!(retry))
 }
 
+/// Whether the account has a webhook secret (never the secret itself).
+#[derive(Serialize, ToSchema)]
+struct SecretStatus {
+    configured: bool,
+    /// The secret's last four characters, e.g. `••••k9Qz`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_preview: Option<String>,
+}
+
+/// Whether a webhook secret is set: it is sent verbatim as `X-Mosaic-Signature`.
+#[utoipa::path(get, path = "/webhook_secret", tag = "webhooks",
+    responses((status = 200, body = SecretStatus), (status = "4XX", body = ErrorBody)))]
 async fn read_secret(
     State(state): State<AppState>,
     auth: Auth,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<SecretStatus>, ApiError> {
     let secret = state.store.webhook_secret(auth.user_id).await?;
-    Ok(JsonOut(json!({
-        "configured": secret.is_some(),
-        "secret_preview": secret.as_deref().map(crate::domain::signing::mask_secret),
-    })))
+    Ok(JsonOut(SecretStatus {
+        configured: secret.is_some(),
+        secret_preview: secret.as_deref().map(crate::domain::signing::mask_secret),
+    }))
 }
 
-#[derive(Deserialize)]
+/// `PUT /webhook_secret`: no body (or no `secret`) generates one.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetSecret {
+    /// 8 to 256 visible ASCII characters.
     #[serde(default)]
     secret: Option<String>,
 }
 
+/// The secret, shown this once.
+#[derive(Serialize, ToSchema)]
+struct SecretSet {
+    secret: String,
+}
+
+/// Set the webhook secret, or generate one; the answer is the only time it is shown.
+#[utoipa::path(put, path = "/webhook_secret", tag = "webhooks",
+    request_body(content = Option<SetSecret>, description = "Optional: no body generates a secret"),
+    responses((status = 200, body = SecretSet), (status = "4XX", body = ErrorBody)))]
 async fn set_secret(
     State(state): State<AppState>,
     auth: Auth,
     headers: axum::http::HeaderMap,
     RawBody(body): RawBody,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<SecretSet>, ApiError> {
     // The body is optional: no body (or `{}`) asks for a generated secret.
     let requested: Option<String> = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -77,7 +100,7 @@ async fn set_secret(
             .secret
     };
     let secret = set_webhook_secret(&state, auth.user_id, requested).await?;
-    Ok(JsonOut(json!({ "secret": secret })))
+    Ok(JsonOut(SecretSet { secret }))
 }
 
 /// Store the given secret (checked) or a generated one; returns it.
@@ -106,44 +129,70 @@ pub async fn set_webhook_secret(
     Ok(secret)
 }
 
+/// Remove the webhook secret: webhooks go out without `X-Mosaic-Signature`.
+#[utoipa::path(delete, path = "/webhook_secret", tag = "webhooks",
+    responses((status = 200, body = SecretStatus), (status = "4XX", body = ErrorBody)))]
 async fn delete_secret(
     State(state): State<AppState>,
     auth: Auth,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<SecretStatus>, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
     state
         .store
         .set_webhook_secret(auth.user_id, None, now)
         .await?;
-    Ok(JsonOut(json!({ "configured": false })))
+    Ok(JsonOut(SecretStatus {
+        configured: false,
+        secret_preview: None,
+    }))
 }
 
+/// The Standard Webhooks signing key (`whsec_…`).
+#[derive(Serialize, ToSchema)]
+struct SigningKeyView {
+    key: String,
+    /// Until when the previous key still signs beside this one (after a rotation).
+    previous_valid_until: Option<String>,
+}
+
+impl From<SigningKeys> for SigningKeyView {
+    fn from(keys: SigningKeys) -> Self {
+        Self {
+            key: keys.current,
+            previous_valid_until: keys.previous.map(|(_, until)| iso(until)),
+        }
+    }
+}
+
+/// The key that signs `webhook-signature` (created on first use).
+#[utoipa::path(get, path = "/webhook_signing_key", tag = "webhooks",
+    responses((status = 200, body = SigningKeyView), (status = "4XX", body = ErrorBody)))]
 async fn signing_key(
     State(state): State<AppState>,
     auth: Auth,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<SigningKeyView>, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
     let keys = state
         .store
-        .signing_keys(auth.user_id, &SigningKey::generate().as_whsec(), now)
+        .signing_keys(
+            auth.user_id,
+            &crate::domain::signing::generate_signing_key().as_whsec(),
+            now,
+        )
         .await?;
-    Ok(JsonOut(json!({
-        "key": keys.current,
-        "previous_valid_until": keys.previous.map(|(_, until)| iso(until)),
-    })))
+    Ok(JsonOut(keys.into()))
 }
 
 /// A new key signs from now on; the old one keeps signing beside it for the
 /// grace period so receivers can switch without dropping a webhook.
+#[utoipa::path(post, path = "/webhook_signing_key/rotate", tag = "webhooks",
+    responses((status = 200, body = SigningKeyView), (status = "4XX", body = ErrorBody)))]
 async fn rotate_signing_key(
     State(state): State<AppState>,
     auth: Auth,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<SigningKeyView>, ApiError> {
     let keys = rotate_key(&state, auth.user_id).await?;
-    Ok(JsonOut(json!({
-        "key": keys.current,
-        "previous_valid_until": keys.previous.map(|(_, until)| iso(until)),
-    })))
+    Ok(JsonOut(keys.into()))
 }
 
 /// Rotate the user's signing key (the old one signs beside it for the grace period).
@@ -152,37 +201,61 @@ pub async fn rotate_key(state: &AppState, user: UserId) -> Result<SigningKeys, A
     // Make sure a key exists, so the first rotation also has a previous key.
     state
         .store
-        .signing_keys(user, &SigningKey::generate().as_whsec(), now)
+        .signing_keys(
+            user,
+            &crate::domain::signing::generate_signing_key().as_whsec(),
+            now,
+        )
         .await?;
     let grace_until = now + state.config.signing_key_grace.as_millis() as i64;
     Ok(state
         .store
-        .rotate_signing_key(user, &SigningKey::generate().as_whsec(), grace_until, now)
+        .rotate_signing_key(
+            user,
+            &crate::domain::signing::generate_signing_key().as_whsec(),
+            grace_until,
+            now,
+        )
         .await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TestRequest {
     callback_url: String,
 }
 
+/// The first attempt of a test webhook.
+#[derive(Serialize, ToSchema)]
+struct TestResult {
+    delivery_id: DeliveryId,
+    success: bool,
+    status_code: Option<u16>,
+    duration_ms: Option<i64>,
+    /// Error class of the first attempt, or `pending` if it has not happened yet.
+    error: Option<String>,
+}
+
+/// Send a `TEST` webhook through the normal delivery path and report its first attempt.
+#[utoipa::path(post, path = "/webhooks/test", tag = "webhooks", request_body = TestRequest,
+    responses((status = 200, body = TestResult), (status = "4XX", body = ErrorBody)))]
 async fn test(
     State(state): State<AppState>,
     auth: Auth,
     Json(body): Json<TestRequest>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<TestResult>, ApiError> {
     let outcome = send_test(&state, auth.user_id, &body.callback_url).await?;
-    Ok(JsonOut(json!({
-        "delivery_id": outcome.delivery_id,
-        "success": outcome.first.as_ref().is_some_and(|a| a.error.is_none()),
-        "status_code": outcome.first.as_ref().and_then(|a| a.status_code),
-        "duration_ms": outcome.first.as_ref().map(|a| a.duration_ms),
-        "error": match &outcome.first {
+    let first = outcome.first.as_ref();
+    Ok(JsonOut(TestResult {
+        delivery_id: outcome.delivery_id,
+        success: first.is_some_and(|a| a.error.is_none()),
+        status_code: first.and_then(|a| a.status_code),
+        duration_ms: first.map(|a| a.duration_ms),
+        error: match first {
             Some(a) => a.error.clone(),
             None => Some("pending".to_owned()),
         },
-    })))
+    }))
 }
 
 /// A test webhook's delivery and its first attempt (none if it did not
@@ -243,20 +316,93 @@ pub async fn send_test(state: &AppState, user: UserId, url: &str) -> Result<Test
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// pending, succeeded or failed.
     status: Option<String>,
+    /// Only this run's deliveries.
     run_id: Option<String>,
+    /// RUN_STARTED, RUN_FINISHED or TEST.
     flag: Option<String>,
+    /// 1–100 (default 25).
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// Which webhook a delivery carries.
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms, non_camel_case_types)]
+enum WebhookFlag {
+    RUN_STARTED,
+    RUN_FINISHED,
+    TEST,
+}
+
+/// One webhook to one URL, with its retries.
+#[derive(Serialize, ToSchema)]
+struct DeliveryView {
+    id: DeliveryId,
+    event_id: EventId,
+    #[schema(value_type = WebhookFlag)]
+    flag: String,
+    run_id: Option<RunId>,
+    url: String,
+    status: DeliveryStatus,
+    attempt_count: u32,
+    /// When the next attempt is due (pending deliveries only).
+    next_attempt_at: Option<String>,
+    created_at: String,
+}
+
+/// A page of deliveries, newest first.
+#[derive(Serialize, ToSchema)]
+struct DeliveryPage {
+    deliveries: Vec<DeliveryView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<DeliveryId>,
+}
+
+/// A delivery with every attempt.
+#[derive(Serialize, ToSchema)]
+struct DeliveryDetail {
+    #[serde(flatten)]
+    delivery: DeliveryView,
+    attempts: Vec<AttemptView>,
+}
+
+/// One HTTP attempt.
+#[derive(Serialize, ToSchema)]
+struct AttemptView {
+    started_at: String,
+    duration_ms: i64,
+    status_code: Option<u16>,
+    /// Error class (`timeout`, `connect`, `dns`, `tls`, `refused_address`, `status`, …), `null` on success.
+    error: Option<String>,
+    error_detail: Option<String>,
+    /// The start of the response body.
+    response_snippet: Option<String>,
+    /// Whether the response body was longer than the snippet.
+    truncated: bool,
+    /// The reason phrase, when the receiver sent a non-standard one.
+    reason: Option<String>,
+    /// The request's headers as sent, as `[name, value]` pairs, secrets masked.
+    #[schema(value_type = Vec<Vec<String>>)]
+    request_headers: Vec<(String, String)>,
+    /// The response's headers as `[name, value]` pairs (capped).
+    #[schema(value_type = Vec<Vec<String>>)]
+    response_headers: Vec<(String, String)>,
+}
+
+/// The delivery log, newest first, with filters.
+#[utoipa::path(get, path = "/webhook_deliveries", tag = "webhooks", params(ListQuery),
+    responses((status = 200, body = DeliveryPage), (status = "4XX", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     auth: Auth,
     Query(q): Query<ListQuery>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<DeliveryPage>, ApiError> {
     let limit = page_limit(q.limit)?;
     let filter = DeliveryFilter {
         status: q
@@ -295,33 +441,48 @@ async fn list(
     let rows = state.store.list_deliveries(auth.user_id, &filter).await?;
     let more = rows.len() > limit as usize;
     let page = &rows[..rows.len().min(limit as usize)];
-    Ok(JsonOut(json!({
-        "deliveries": page.iter().map(delivery_json).collect::<Vec<_>>(),
-        "next_cursor": more.then(|| page.last().map(|d| d.id)).flatten(),
-    })))
+    Ok(JsonOut(DeliveryPage {
+        deliveries: page.iter().map(delivery_view).collect(),
+        next_cursor: more.then(|| page.last().map(|d| d.id)).flatten(),
+    }))
 }
 
+/// A delivery with every attempt: time, duration, status or error class, headers, response.
+#[utoipa::path(get, path = "/webhook_deliveries/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "Delivery id")),
+    responses((status = 200, body = DeliveryDetail), (status = "4XX", body = ErrorBody)))]
 async fn read(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<DeliveryDetail>, ApiError> {
     let id: DeliveryId = parse_path_id(&id, "delivery")?;
     let (delivery, attempts) = state
         .store
         .delivery(auth.user_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery not found"))?;
-    let mut out = delivery_json(&delivery);
-    out["attempts"] = attempts.iter().map(attempt_json).collect();
-    Ok(JsonOut(out))
+    Ok(JsonOut(DeliveryDetail {
+        delivery: delivery_view(&delivery),
+        attempts: attempts.into_iter().map(attempt_view).collect(),
+    }))
 }
 
+#[derive(Serialize, ToSchema)]
+struct RetryQueued {
+    delivery_id: DeliveryId,
+    status: DeliveryStatus,
+}
+
+/// Send a delivery again now (a finished one gets one more attempt).
+#[utoipa::path(post, path = "/webhook_deliveries/{id}/retry", tag = "webhooks",
+    params(("id" = String, Path, description = "Delivery id")),
+    responses((status = 200, body = RetryQueued), (status = "4XX", body = ErrorBody)))]
 async fn retry(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<RetryQueued>, ApiError> {
     let id: DeliveryId = parse_path_id(&id, "delivery")?;
     let now = chrono::Utc::now().timestamp_millis();
     state
@@ -330,39 +491,40 @@ async fn retry(
         .await
         .map_err(not_found_as("delivery"))?;
     state.wake.deliveries.notify_one();
-    Ok(JsonOut(json!({ "delivery_id": id, "status": "pending" })))
+    Ok(JsonOut(RetryQueued {
+        delivery_id: id,
+        status: DeliveryStatus::Pending,
+    }))
 }
 
-fn delivery_json(d: &DeliveryRecord) -> Value {
-    json!({
-        "id": d.id,
-        "event_id": d.event_id,
-        "flag": d.flag,
-        "run_id": d.run_id,
-        "url": d.url,
-        "status": d.status.as_str(),
-        "attempt_count": d.attempt_count,
-        "next_attempt_at": d.next_attempt_at.filter(|_| d.status == DeliveryStatus::Pending).map(iso),
-        "created_at": iso(d.created_at),
-    })
+fn delivery_view(d: &DeliveryRecord) -> DeliveryView {
+    DeliveryView {
+        id: d.id,
+        event_id: d.event_id,
+        flag: d.flag.clone(),
+        run_id: d.run_id,
+        url: d.url.clone(),
+        status: d.status,
+        attempt_count: d.attempt_count,
+        next_attempt_at: d
+            .next_attempt_at
+            .filter(|_| d.status == DeliveryStatus::Pending)
+            .map(iso),
+        created_at: iso(d.created_at),
+    }
 }
 
-fn attempt_json(a: &AttemptRecord) -> Value {
-    json!({
-        "started_at": iso(a.started_at),
-        "duration_ms": a.duration_ms,
-        "status_code": a.status_code,
-        "error": a.error,
-        "error_detail": a.error_detail,
-        "response_snippet": a.response_snippet,
-        "truncated": a.truncated,
-        "reason": a.reason,
-        "request_headers": headers_json(&a.request_headers),
-        "response_headers": headers_json(&a.response_headers),
-    })
-}
-
-/// Headers as a list of `[name, value]` pairs: names may repeat.
-fn headers_json(headers: &[(String, String)]) -> Value {
-    headers.iter().map(|(k, v)| json!([k, v])).collect()
+fn attempt_view(a: AttemptRecord) -> AttemptView {
+    AttemptView {
+        started_at: iso(a.started_at),
+        duration_ms: a.duration_ms,
+        status_code: a.status_code,
+        error: a.error,
+        error_detail: a.error_detail,
+        response_snippet: a.response_snippet,
+        truncated: a.truncated,
+        reason: a.reason,
+        request_headers: a.request_headers,
+        response_headers: a.response_headers,
+    }
 }

@@ -3,19 +3,20 @@
 //! under another filter moves to that filter's trigger (keeping what it has
 //! seen). Everything is validated and resolved before the single store call.
 
+use axum::Json as JsonOut;
 use axum::extract::{Path, State};
-use axum::routing::post;
-use axum::{Json as JsonOut, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Auth;
-use super::error::{ApiError, Json};
+use super::error::{ApiError, ErrorBody, Json};
 use super::targets::check_target;
 use super::triggers::owned_agent;
 use super::{AppState, iso};
 use crate::domain::graph;
-use crate::domain::ids::TriggerId;
+use crate::domain::ids::{AgentId, TriggerId};
 use crate::net::download_client;
 use crate::store::{
     CallbackChange, TriggerKind, TriggerRecord, YoutubeAdd, YoutubeChannelRecord, YoutubeFilter,
@@ -25,80 +26,118 @@ use crate::triggers::youtube::resolve::{ChannelRef, parse_channel_ref, resolve_p
 /// Most channels one call may name.
 const MAX_CHANNELS_PER_CALL: usize = 50;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/agent/{id}/triggers/add_youtube_channels",
-            post(add_channels),
-        )
-        .route(
-            "/agent/{id}/triggers/remove_youtube_channels",
-            post(remove_channels),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(add_channels))
+        .routes(routes!(remove_channels))
 }
 
-/// A YouTube trigger as `GET /agent/{id}/triggers` shows it. Its poll
-/// times and error summarise its channels: the latest poll, the soonest
-/// next poll, the first channel error.
-pub fn youtube_trigger_json(
+/// A YouTube trigger: new uploads of its channels start runs. Its poll times
+/// and error summarise its channels: the latest poll, the soonest next poll,
+/// the first channel error.
+#[derive(Serialize, ToSchema)]
+pub struct YoutubeTriggerView {
+    #[serde(rename = "type")]
+    kind: YoutubeKind,
+    id: TriggerId,
+    agent_id: AgentId,
+    channels: Vec<ChannelView>,
+    /// `null` when every new video starts a run.
+    filter_options: Option<FilterOptions>,
+    trigger_callback_url: Option<String>,
+    created_at: String,
+    last_poll_at: Option<String>,
+    last_error: Option<String>,
+    next_poll_at: Option<String>,
+}
+
+/// The `type` of a YouTube trigger.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum YoutubeKind {
+    Youtube,
+}
+
+/// A watched channel.
+#[derive(Serialize, ToSchema)]
+struct ChannelView {
+    /// `UC…` channel id.
+    channel_id: String,
+    added_at: String,
+    last_poll_at: Option<String>,
+    last_error: Option<String>,
+}
+
+/// Which new videos start runs.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct FilterOptions {
+    /// Inclusive bounds on the video's duration in seconds.
+    #[serde(default)]
+    duration: Option<YoutubeFilter>,
+}
+
+/// A YouTube trigger as `GET /agent/{id}/triggers` shows it.
+pub fn youtube_trigger_view(
     t: &TriggerRecord,
     filter: &YoutubeFilter,
     channels: &[YoutubeChannelRecord],
-) -> Value {
+) -> YoutubeTriggerView {
     let mine: Vec<&YoutubeChannelRecord> =
         channels.iter().filter(|c| c.trigger_id == t.id).collect();
-    let filter_options = (!filter.is_empty()).then(|| {
-        json!({"duration": {"min_seconds": filter.min_seconds, "max_seconds": filter.max_seconds}})
-    });
-    json!({
-        "id": t.id,
-        "type": "youtube",
-        "agent_id": t.agent_id,
-        "channels": mine.iter().map(|c| json!({
-            "channel_id": c.channel_id,
-            "added_at": iso(c.added_at),
-            "last_poll_at": c.last_poll_at.map(iso),
-            "last_error": c.last_error,
-        })).collect::<Vec<_>>(),
-        "filter_options": filter_options,
-        "trigger_callback_url": t.callback_url,
-        "created_at": iso(t.created_at),
-        "last_poll_at": mine.iter().filter_map(|c| c.last_poll_at).max().map(iso),
-        "last_error": mine.iter().find_map(|c| c.last_error.clone()),
-        "next_poll_at": mine.iter().map(|c| c.next_poll_at).min().map(iso),
-    })
+    YoutubeTriggerView {
+        kind: YoutubeKind::Youtube,
+        id: t.id,
+        agent_id: t.agent_id,
+        channels: mine
+            .iter()
+            .map(|c| ChannelView {
+                channel_id: c.channel_id.clone(),
+                added_at: iso(c.added_at),
+                last_poll_at: c.last_poll_at.map(iso),
+                last_error: c.last_error.clone(),
+            })
+            .collect(),
+        filter_options: (!filter.is_empty()).then_some(FilterOptions {
+            duration: Some(*filter),
+        }),
+        trigger_callback_url: t.callback_url.clone(),
+        created_at: iso(t.created_at),
+        last_poll_at: mine.iter().filter_map(|c| c.last_poll_at).max().map(iso),
+        last_error: mine.iter().find_map(|c| c.last_error.clone()),
+        next_poll_at: mine.iter().map(|c| c.next_poll_at).min().map(iso),
+    }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddChannels {
+    /// `UC…` ids, channel URLs, `@handles`, `c/…` or `user/…` names (1–50).
     youtube_channels: Vec<String>,
     /// Absent = keep, string = replace, `null` = clear.
     #[serde(default, with = "super::double_option")]
+    #[schema(value_type = Option<String>)]
     trigger_callback_url: Option<Option<String>>,
     #[serde(default)]
     filter_options: Option<FilterOptions>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilterOptions {
-    #[serde(default)]
-    duration: Option<YoutubeFilter>,
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RemoveChannels {
     youtube_channels: Vec<String>,
 }
 
+/// Watch YouTube channels: each new upload starts a run on it.
+#[utoipa::path(post, path = "/agent/{id}/triggers/add_youtube_channels", tag = "triggers",
+    request_body = AddChannels, params(("id" = String, Path, description = "Agent id")),
+    responses((status = 200, body = YoutubeTriggerView), (status = "4XX", body = ErrorBody)))]
 async fn add_channels(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
     Json(body): Json<AddChannels>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<YoutubeTriggerView>, ApiError> {
     let agent = owned_agent(&state, &auth, &id).await?;
     if graph::single_input(&agent.graph).is_none() {
         return Err(ApiError::validation(
@@ -145,15 +184,27 @@ async fn add_channels(
         .await?
         .ok_or_else(|| ApiError::not_found("trigger not found"))?;
     let channels = state.store.youtube_channels(auth.user_id, agent.id).await?;
-    Ok(JsonOut(youtube_trigger_json(&trigger, &filter, &channels)))
+    Ok(JsonOut(youtube_trigger_view(&trigger, &filter, &channels)))
 }
 
+#[derive(Serialize, ToSchema)]
+struct ChannelsRemoved {
+    /// The channel ids that stopped being watched.
+    removed: Vec<String>,
+    /// The agent's YouTube triggers that still watch channels.
+    triggers: Vec<YoutubeTriggerView>,
+}
+
+/// Stop watching YouTube channels.
+#[utoipa::path(post, path = "/agent/{id}/triggers/remove_youtube_channels", tag = "triggers",
+    request_body = RemoveChannels, params(("id" = String, Path, description = "Agent id")),
+    responses((status = 200, body = ChannelsRemoved), (status = "4XX", body = ErrorBody)))]
 async fn remove_channels(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
     Json(body): Json<RemoveChannels>,
-) -> Result<JsonOut<Value>, ApiError> {
+) -> Result<JsonOut<ChannelsRemoved>, ApiError> {
     let agent = owned_agent(&state, &auth, &id).await?;
     let channels = resolve_all(&state, &body.youtube_channels).await?;
     let now = chrono::Utc::now().timestamp_millis();
@@ -163,14 +214,17 @@ async fn remove_channels(
         .await?;
     let triggers = state.store.agent_triggers(auth.user_id, agent.id).await?;
     let channels = state.store.youtube_channels(auth.user_id, agent.id).await?;
-    let remaining: Vec<Value> = triggers
+    let remaining = triggers
         .iter()
         .filter_map(|t| match &t.kind {
-            TriggerKind::Youtube { filter } => Some(youtube_trigger_json(t, filter, &channels)),
+            TriggerKind::Youtube { filter } => Some(youtube_trigger_view(t, filter, &channels)),
             _ => None,
         })
         .collect();
-    Ok(JsonOut(json!({"removed": removed, "triggers": remaining})))
+    Ok(JsonOut(ChannelsRemoved {
+        removed,
+        triggers: remaining,
+    }))
 }
 
 /// Every entry as a `UC…` id, without duplicates, in the order given.

@@ -18,6 +18,7 @@ use crate::api::AppState;
 use crate::api::run_nodes::{cancel_run, node_errors, node_status, node_statuses};
 use crate::api::runs::{StartRun, owned_run, start_run};
 use crate::domain::ids::{AgentId, RunId};
+use crate::domain::payload::{ManualSource, TriggerInfo};
 use crate::store::{AgentRecord, DeliveryFilter, RunFilter, RunRecord, RunStatus};
 
 const PAGE: u32 = 25;
@@ -124,16 +125,12 @@ pub async fn list(
     Ok(page(&session, Section::Runs, "Runs", body))
 }
 
-fn trigger_label(run: &RunRecord) -> String {
-    let field = |k: &str| {
-        run.triggered_by
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-    };
-    match (field("type"), field("source")) {
-        (t, "") => t.to_owned(),
-        (t, s) => format!("{t} ({s})"),
+fn trigger_label(run: &RunRecord) -> &'static str {
+    match &run.triggered_by {
+        TriggerInfo::Manual(m) if m.source == ManualSource::Ui => "manual (dashboard)",
+        TriggerInfo::Manual(_) => "manual (API)",
+        TriggerInfo::Schedule(_) => "schedule",
+        TriggerInfo::YouTube(_) => "YouTube",
     }
 }
 
@@ -238,7 +235,7 @@ pub async fn detail(
             ul #errors { @for e in &run.errors { li { "Input " (e.input_index + 1) " (" span.mono { (short(&e.source, 80)) } "): " (e.message) } } }
         }
         h2 { "Triggered by" }
-        div.card { (json_list(&run.triggered_by)) }
+        div.card { (json_list(&serde_json::to_value(&run.triggered_by).unwrap_or_default())) }
         h2 { "Webhooks" }
         @if deliveries.is_empty() {
             p.muted { @if run.callback_url.is_some() { "None yet." } @else { "This run has no callback URL." } }
@@ -357,7 +354,7 @@ pub async fn start(
         .filter(|u| !u.is_empty())
         .map(str::to_owned);
     let request = StartRun::on_urls(video_urls, callback_url);
-    let run_id = start_run(&state, session.user_id, agent_id, request, "ui").await?;
+    let run_id = start_run(&state, session.user_id, agent_id, request, ManualSource::Ui).await?;
     Ok(Redirect::to(&format!("/dashboard/runs/{run_id}")).into_response())
 }
 

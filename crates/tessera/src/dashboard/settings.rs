@@ -12,7 +12,7 @@ use super::session::{Form, Session};
 use crate::api::AppState;
 use crate::api::webhooks::{rotate_key, set_webhook_secret};
 use crate::domain::ids::ApiKeyId;
-use crate::domain::signing::{SigningKey, generate_api_key, hash_api_key, mask_secret};
+use crate::domain::signing::{generate_api_key, hash_api_key, mask_secret};
 use crate::store::NewApiKey;
 
 /// Something to show once at the top of the settings page.
@@ -40,7 +40,11 @@ async fn render(
     let secret = state.store.webhook_secret(session.user_id).await?;
     let signing = state
         .store
-        .signing_keys(session.user_id, &SigningKey::generate().as_whsec(), now)
+        .signing_keys(
+            session.user_id,
+            &crate::domain::signing::generate_signing_key().as_whsec(),
+            now,
+        )
         .await?;
     let keys = state.store.list_api_keys(session.user_id).await?;
     let body = html! {
@@ -180,7 +184,11 @@ pub async fn signing_key(
             let now = chrono::Utc::now().timestamp_millis();
             state
                 .store
-                .signing_keys(session.user_id, &SigningKey::generate().as_whsec(), now)
+                .signing_keys(
+                    session.user_id,
+                    &crate::domain::signing::generate_signing_key().as_whsec(),
+                    now,
+                )
                 .await?
                 .current
         }

@@ -192,7 +192,11 @@ impl Dispatcher {
         let stored = self
             .inner
             .store
-            .signing_keys(user, &SigningKey::generate().as_whsec(), now)
+            .signing_keys(
+                user,
+                &crate::domain::signing::generate_signing_key().as_whsec(),
+                now,
+            )
             .await?;
         let keys = std::iter::once(stored.current)
             .chain(stored.previous.map(|(k, _)| k))

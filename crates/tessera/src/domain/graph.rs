@@ -35,7 +35,7 @@ pub use model::{
 };
 pub use overrides::{apply_ignore_nodes, apply_update_params};
 pub use plan::{input_nodes, render_plans, single_input};
-pub use types::catalogue;
+pub use types::{Catalogue, NodeTypeInfo, ParamInfo, catalogue};
 
 /// Most nodes an agent may have.
 pub const MAX_NODES: usize = 100;
@@ -43,17 +43,19 @@ pub const MAX_NODES: usize = 100;
 pub const MAX_CONNECTIONS: usize = 200;
 
 /// One node as the API receives and returns it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct NodeSpec {
     pub id: String,
     #[serde(rename = "type")]
     pub node_type: String,
+    /// Parameters by name (see `GET /node_types`); missing ones take their defaults.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub params: Map<String, Value>,
 }
 
 /// A directed edge: the output of `source` feeds `target`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash, utoipa::ToSchema)]
 pub struct Connection {
     pub source: String,
     pub target: String,

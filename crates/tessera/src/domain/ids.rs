@@ -39,6 +39,19 @@ macro_rules! id_type {
                 Uuid::parse_str(s).map(Self)
             }
         }
+
+        /// On the wire: a UUID string.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                use utoipa::openapi::schema::{SchemaFormat, Type};
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::Custom("uuid".into())))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     )*};
 }
 

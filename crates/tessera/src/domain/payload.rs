@@ -1,126 +1,35 @@
-//! Webhook payloads: the wire shapes of the seed (`WebhookPayload` and
-//! friends) and the stored event ([`EventBody`]) they are rendered from.
+//! Webhook payloads: the wire shapes come from the `tessera-webhook` crate
+//! (the crate receivers use, so the server cannot send a shape it does not
+//! parse); this module keeps the stored event ([`EventBody`]) they are
+//! rendered from.
 //!
 //! Events are stored with object *keys*, never URLs, because signed file URLs
 //! must be fresh on every attempt: [`EventBody::render`] turns keys into URLs
-//! at send time. Field names, types and enum values follow the seed exactly;
-//! the only extra fields are PRODUCT.md's additive ones (`node_status_counts`,
-//! `status_message`, `outputs[].id`, `errors`, `cancelled`).
+//! at send time.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+pub use tessera_webhook::{
+    FinishedStatus, InputError, ManualSource, ManualTriggerInfo, RunFinishedWebhook,
+    RunStartedWebhook, ScheduleTriggerInfo, TestWebhook, TriggerInfo, VideoInput, VideoOutput,
+    WebhookPayload, YouTubeTriggerInfo,
+};
 
 use super::ids::{AgentId, RenderId, RunId, UserId};
 
-/// The body of one webhook request, tagged by `flag` as the seed does.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "flag")]
-pub enum WebhookPayload {
-    #[serde(rename = "RUN_STARTED")]
-    RunStarted(RunStartedWebhook),
-    #[serde(rename = "RUN_FINISHED")]
-    RunFinished(RunFinishedWebhook),
-    #[serde(rename = "TEST")]
-    Test(TestWebhook),
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct RunStartedWebhook {
-    pub agent_id: AgentId,
-    pub run_id: RunId,
-    /// Always `"running"`.
-    pub status: String,
-    pub inputs: Vec<VideoInput>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub triggered_by: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub status_message: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub errors: Vec<InputError>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct RunFinishedWebhook {
-    pub agent_id: AgentId,
-    pub run_id: RunId,
-    /// `completed`, `partial_complete` or `failed`.
-    pub status: FinishedStatus,
-    pub inputs: Vec<VideoInput>,
-    pub outputs: Vec<VideoOutput>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub triggered_by: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub status_message: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub errors: Vec<InputError>,
-    /// Present (and true) only for cancelled runs.
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
-    pub cancelled: bool,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct TestWebhook {
-    /// Always `"test"`.
-    pub run_id: String,
-    pub timestamp: String,
-    pub message: String,
-    pub user_id: UserId,
-    pub test_data: Value,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct VideoInput {
-    pub video_url: String,
-    pub thumbnail_url: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct VideoOutput {
-    pub id: RenderId,
-    pub video_url: String,
-    pub thumbnail_url: String,
-    pub completed_at: String,
-}
-
-/// Why one input produced nothing, or not everything (additive field `errors`).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct InputError {
-    pub input_index: usize,
-    pub source: String,
-    pub message: String,
-    /// The node that failed, when the input was ingested but a render failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_id: Option<String>,
-}
-
-/// The seed's final statuses.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum FinishedStatus {
-    Completed,
-    PartialComplete,
-    Failed,
-}
-
-impl FinishedStatus {
-    /// PRODUCT.md §3: every input produced all its outputs → completed; some
-    /// outputs but not all inputs succeeded → partial; nothing produced → failed.
-    pub fn from_counts(inputs_total: usize, inputs_succeeded: usize, outputs: usize) -> Self {
-        if outputs == 0 {
-            FinishedStatus::Failed
-        } else if inputs_succeeded == inputs_total {
-            FinishedStatus::Completed
-        } else {
-            FinishedStatus::PartialComplete
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FinishedStatus::Completed => "completed",
-            FinishedStatus::PartialComplete => "partial_complete",
-            FinishedStatus::Failed => "failed",
-        }
+/// PRODUCT.md §3: every input produced all its outputs → completed; some
+/// outputs but not all inputs succeeded → partial; nothing produced → failed.
+pub fn finished_status(
+    inputs_total: usize,
+    inputs_succeeded: usize,
+    outputs: usize,
+) -> FinishedStatus {
+    if outputs == 0 {
+        FinishedStatus::Failed
+    } else if inputs_succeeded == inputs_total {
+        FinishedStatus::Completed
+    } else {
+        FinishedStatus::PartialComplete
     }
 }
 
@@ -150,7 +59,7 @@ pub enum EventBody {
         agent_id: AgentId,
         run_id: RunId,
         inputs: Vec<FileRef>,
-        triggered_by: Option<Value>,
+        triggered_by: Option<TriggerInfo>,
         #[serde(default)]
         status_message: Option<String>,
         errors: Vec<InputError>,
@@ -161,7 +70,7 @@ pub enum EventBody {
         status: FinishedStatus,
         inputs: Vec<FileRef>,
         outputs: Vec<OutputRef>,
-        triggered_by: Option<Value>,
+        triggered_by: Option<TriggerInfo>,
         status_message: Option<String>,
         errors: Vec<InputError>,
         #[serde(default)]
@@ -204,9 +113,10 @@ impl EventBody {
                 status_message,
                 errors,
             } => WebhookPayload::RunStarted(RunStartedWebhook {
-                agent_id: *agent_id,
-                run_id: *run_id,
-                status: "running".into(),
+                flag: Default::default(),
+                agent_id: agent_id.to_string(),
+                run_id: run_id.to_string(),
+                status: Default::default(),
                 inputs: inputs(ins),
                 triggered_by: triggered_by.clone(),
                 status_message: status_message.clone(),
@@ -223,14 +133,15 @@ impl EventBody {
                 errors,
                 cancelled,
             } => WebhookPayload::RunFinished(RunFinishedWebhook {
-                agent_id: *agent_id,
-                run_id: *run_id,
+                flag: Default::default(),
+                agent_id: agent_id.to_string(),
+                run_id: run_id.to_string(),
                 status: *status,
                 inputs: inputs(ins),
                 outputs: outputs
                     .iter()
                     .map(|o| VideoOutput {
-                        id: o.id,
+                        id: o.id.to_string(),
                         video_url: sign(&o.files.video_key),
                         thumbnail_url: sign(&o.files.thumbnail_key),
                         completed_at: iso8601(o.completed_at),
@@ -247,10 +158,11 @@ impl EventBody {
                 message,
                 test_data,
             } => WebhookPayload::Test(TestWebhook {
-                run_id: "test".into(),
+                flag: Default::default(),
+                run_id: Default::default(),
                 timestamp: iso8601(*timestamp),
                 message: message.clone(),
-                user_id: *user_id,
+                user_id: user_id.to_string(),
                 test_data: test_data.clone(),
             }),
         }
@@ -268,16 +180,10 @@ mod tests {
 
     #[test]
     fn final_status_follows_the_product_rules() {
-        assert_eq!(
-            FinishedStatus::from_counts(2, 2, 2),
-            FinishedStatus::Completed
-        );
-        assert_eq!(
-            FinishedStatus::from_counts(2, 1, 1),
-            FinishedStatus::PartialComplete
-        );
-        assert_eq!(FinishedStatus::from_counts(2, 0, 0), FinishedStatus::Failed);
-        assert_eq!(FinishedStatus::from_counts(0, 0, 0), FinishedStatus::Failed);
+        assert_eq!(finished_status(2, 2, 2), FinishedStatus::Completed);
+        assert_eq!(finished_status(2, 1, 1), FinishedStatus::PartialComplete);
+        assert_eq!(finished_status(2, 0, 0), FinishedStatus::Failed);
+        assert_eq!(finished_status(0, 0, 0), FinishedStatus::Failed);
     }
 
     #[test]

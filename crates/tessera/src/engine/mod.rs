@@ -29,7 +29,7 @@ use crate::app::{Services, Wakeups};
 use crate::config::Config;
 use crate::domain::graph::render_plans;
 use crate::domain::ids::{EventId, RunId};
-use crate::domain::payload::{EventBody, FinishedStatus, InputError};
+use crate::domain::payload::{EventBody, InputError};
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::net::download_client;
@@ -349,7 +349,11 @@ impl Engine {
             })
             .map(Vec::len)
             .sum();
-        let status = FinishedStatus::from_counts(run.sources.len(), succeeded, state.outputs.len());
+        let status = crate::domain::payload::finished_status(
+            run.sources.len(),
+            succeeded,
+            state.outputs.len(),
+        );
         let mut message = report::finish_message(
             status,
             run.sources.len(),

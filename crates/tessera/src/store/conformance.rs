@@ -36,6 +36,17 @@ fn test_event(user: UserId, run: Option<RunId>, urls: &[&str]) -> NewEvent {
     }
 }
 
+/// `triggered_by` of a run started through the API.
+fn manual(user: UserId) -> crate::domain::payload::TriggerInfo {
+    use crate::domain::payload::{ManualSource, ManualTriggerInfo, TriggerInfo};
+    TriggerInfo::Manual(ManualTriggerInfo {
+        kind: Default::default(),
+        source: ManualSource::Api,
+        user_id: user.to_string(),
+        triggered_at: "2026-01-01T00:00:00.000Z".into(),
+    })
+}
+
 fn room(per_destination: u32) -> DestinationRoom {
     DestinationRoom {
         per_destination,
@@ -319,7 +330,7 @@ pub async fn a_run_is_owned_through_its_lease(store: DynStore) {
         multi_input: false,
         callback_url: None,
         graph: graph(),
-        triggered_by: json!({"type": "manual"}),
+        triggered_by: manual(user),
         inputs: vec![],
         outputs: vec![],
         errors: vec![],

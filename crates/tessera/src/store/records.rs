@@ -8,7 +8,9 @@ use crate::domain::graph::AgentGraph;
 use crate::domain::ids::{
     AgentId, ApiKeyId, DeliveryId, EventId, RenderId, RunId, TriggerId, UserId,
 };
-use crate::domain::payload::{EventBody, FileRef, FinishedStatus, InputError, OutputRef};
+use crate::domain::payload::{
+    EventBody, FileRef, FinishedStatus, InputError, OutputRef, TriggerInfo,
+};
 
 #[derive(Clone, Debug)]
 pub struct NewApiKey {
@@ -63,7 +65,8 @@ pub struct AgentRecord {
 }
 
 /// API-visible run status. `queued` is an extension of the seed's statuses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Queued,
     Running,
@@ -168,7 +171,7 @@ pub struct RunRecord {
     pub callback_url: Option<String>,
     /// The agent's graph with this run's `update_params` applied.
     pub graph: AgentGraph,
-    pub triggered_by: Value,
+    pub triggered_by: TriggerInfo,
     pub inputs: Vec<IngestedInput>,
     pub outputs: Vec<OutputRef>,
     pub errors: Vec<InputError>,
@@ -192,7 +195,7 @@ impl RunRecord {
         multi_input: bool,
         callback_url: Option<String>,
         graph: AgentGraph,
-        triggered_by: Value,
+        triggered_by: TriggerInfo,
         trigger_id: Option<TriggerId>,
         now: i64,
     ) -> RunRecord {
@@ -301,7 +304,8 @@ pub struct ClaimedDelivery {
 }
 
 /// Delivery states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Pending,
     Succeeded,
@@ -434,7 +438,17 @@ impl TriggerKind {
 
 /// Which new videos of a YouTube trigger start runs: inclusive bounds on the
 /// real duration in seconds. No bounds = every video.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    PartialEq,
+    Eq,
+    utoipa::ToSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct YoutubeFilter {
     pub min_seconds: Option<u64>,

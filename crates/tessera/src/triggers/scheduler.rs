@@ -6,14 +6,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Services, Wakeups};
 use crate::config::Config;
 use crate::domain::cron::Schedule;
 use crate::domain::graph;
-use crate::domain::payload::iso8601;
+use crate::domain::payload::{ScheduleTriggerInfo, TriggerInfo, iso8601};
 use crate::store::{
     DynStore, RunRecord, ScheduleFire, ScheduleSpec, SourceKind, SourceSpec, StoreResult,
     TriggerKind, TriggerRecord,
@@ -151,11 +150,11 @@ impl Scheduler {
                 clip_end_ms: None,
             })
             .collect();
-        let triggered_by = json!({
-            "type": "schedule",
-            "scheduled_at": iso8601(slot),
-            "schedule_id": trigger.id,
-            "cron_expression": spec.cron_expression,
+        let triggered_by = TriggerInfo::Schedule(ScheduleTriggerInfo {
+            kind: Default::default(),
+            scheduled_at: iso8601(slot),
+            schedule_id: trigger.id.to_string(),
+            cron_expression: spec.cron_expression.clone(),
         });
         let run = RunRecord::queued(
             &agent,
@@ -286,7 +285,10 @@ mod tests {
             .await
             .unwrap()
             .iter()
-            .map(|r| r.triggered_by["scheduled_at"].as_str().unwrap().to_owned())
+            .map(|r| match &r.triggered_by {
+                TriggerInfo::Schedule(s) => s.scheduled_at.clone(),
+                other => panic!("not a schedule: {other:?}"),
+            })
             .collect();
         slots.sort();
         slots

@@ -2,7 +2,8 @@
 //! type lookup and the catalogue served by `GET /node_types`. The table
 //! itself is in `table.rs`.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::table::NODE_TYPES;
 use super::{GraphError, node_label};
@@ -115,25 +116,70 @@ pub(super) fn lookup(node_id: &str, name: &str) -> Result<&'static NodeType, Gra
 /// The catalogue served by `GET /node_types`: `{"node_types": [...]}`, each
 /// type with its role and parameters (name, type, default, limits or allowed
 /// values, required, description).
-pub fn catalogue() -> Value {
-    let node_types: Vec<Value> = NODE_TYPES.iter().map(type_json).collect();
-    json!({ "node_types": node_types })
+pub fn catalogue() -> Catalogue {
+    Catalogue {
+        node_types: NODE_TYPES.iter().map(type_info).collect(),
+    }
 }
 
-fn type_json(ty: &NodeType) -> Value {
-    let params: Vec<Value> = ty.params.iter().map(param_json).collect();
-    json!({
-        "type": ty.name,
-        "role": ty.role.as_str(),
-        "description": ty.description,
-        "params": params,
-    })
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Catalogue {
+    pub node_types: Vec<NodeTypeInfo>,
 }
 
-fn param_json(spec: &ParamSpec) -> Value {
-    let mut out = Map::new();
-    out.insert("name".into(), spec.name.into());
-    kind_json(&spec.kind, &mut out);
+/// One node type of the catalogue.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NodeTypeInfo {
+    /// The `type` to use in a node.
+    #[serde(rename = "type")]
+    pub name: &'static str,
+    /// `input`, `process` or `output`.
+    pub role: &'static str,
+    pub description: &'static str,
+    pub params: Vec<ParamInfo>,
+}
+
+/// One parameter of a node type.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ParamInfo {
+    pub name: &'static str,
+    /// `integer`, `number` or `string`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub min: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub max: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_values: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<usize>,
+    /// The default value (`null` when required or computed; see `default_description`).
+    pub default: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_description: Option<&'static str>,
+    pub required: bool,
+    pub description: &'static str,
+}
+
+fn type_info(ty: &NodeType) -> NodeTypeInfo {
+    NodeTypeInfo {
+        name: ty.name,
+        role: ty.role.as_str(),
+        description: ty.description,
+        params: ty.params.iter().map(param_info).collect(),
+    }
+}
+
+fn param_info(spec: &ParamSpec) -> ParamInfo {
     let (default, default_description) = match &spec.default {
         Default::Required => (Value::Null, None),
         Default::Absent { describe } => (Value::Null, Some(*describe)),
@@ -142,57 +188,53 @@ fn param_json(spec: &ParamSpec) -> Value {
         Default::Str(v) => (Value::from(*v), None),
         Default::Follows { describe, .. } => (Value::Null, Some(*describe)),
     };
-    out.insert("default".into(), default);
-    if let Some(text) = default_description {
-        out.insert("default_description".into(), text.into());
-    }
-    let required = matches!(spec.default, Default::Required);
-    out.insert("required".into(), required.into());
-    out.insert("description".into(), spec.description.into());
-    Value::Object(out)
-}
-
-fn kind_json(kind: &Kind, out: &mut Map<String, Value>) {
-    let mut put = |key: &str, value: Value| {
-        out.insert(key.into(), value);
+    let mut info = ParamInfo {
+        name: spec.name,
+        kind: "string",
+        min: None,
+        max: None,
+        allowed_values: None,
+        min_length: None,
+        max_length: None,
+        format: None,
+        max_bytes: None,
+        default,
+        default_description,
+        required: matches!(spec.default, Default::Required),
+        description: spec.description,
     };
-    match *kind {
+    match spec.kind {
         Kind::Integer { min, max } => {
-            put("type", "integer".into());
-            put("min", min.into());
-            put("max", max.into());
+            info.kind = "integer";
+            (info.min, info.max) = (Some(min.into()), Some(max.into()));
         }
         Kind::Number { min, max } => {
-            put("type", "number".into());
-            put("min", min.into());
-            put("max", max.into());
+            info.kind = "number";
+            (info.min, info.max) = (Some(min.into()), Some(max.into()));
         }
-        Kind::Choice(values) => {
-            put("type", "string".into());
-            put("allowed_values", values.to_vec().into());
-        }
+        Kind::Choice(values) => info.allowed_values = Some(values.to_vec()),
         Kind::Text {
             min_chars,
             max_chars,
-        } => {
-            put("type", "string".into());
-            put("min_length", min_chars.into());
-            put("max_length", max_chars.into());
-        }
+        } => (info.min_length, info.max_length) = (Some(min_chars), Some(max_chars)),
         Kind::Subtitles { max_bytes } => {
-            put("type", "string".into());
-            put("format", "srt or webvtt".into());
-            put("max_bytes", max_bytes.into());
+            info.format = Some("srt or webvtt");
+            info.max_bytes = Some(max_bytes);
         }
     }
+    info
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn types() -> Vec<Value> {
-        catalogue()["node_types"].as_array().expect("array").clone()
+        serde_json::to_value(catalogue()).expect("serialises")["node_types"]
+            .as_array()
+            .expect("array")
+            .clone()
     }
 
     fn of_type(name: &str) -> Value {

@@ -60,7 +60,7 @@ pub async fn a_schedule_slot_fires_once_however_many_schedulers_race(store: DynS
             false,
             None,
             graph.clone(),
-            json!({}),
+            manual(user),
             Some(trigger.id),
             now,
         )
@@ -216,7 +216,7 @@ pub async fn a_youtube_video_fires_once(store: DynStore) {
             false,
             None,
             graph(),
-            json!({"type": "youtube"}),
+            manual(agent.user_id),
             Some(trigger),
             T0,
         ))),

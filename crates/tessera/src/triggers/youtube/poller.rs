@@ -17,14 +17,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::feed_url;
 use crate::app::{Services, Wakeups};
 use crate::config::Config;
-use crate::domain::payload::iso8601;
+use crate::domain::payload::{TriggerInfo, YouTubeTriggerInfo, iso8601};
 use crate::media::ytdlp;
 use crate::net::{NetConfig, download_client};
 use crate::store::{
@@ -275,14 +274,14 @@ impl Poller {
             );
         };
         let now = Utc::now();
-        let triggered_by = json!({
-            "type": "youtube",
-            "channel_id": channel.channel_id,
-            "video_id": entry.video_id,
-            "video_title": entry.title,
-            "video_url": video_url,
-            "triggered_at": iso8601(now),
-            "trigger_id": channel.trigger_id,
+        let triggered_by = TriggerInfo::YouTube(YouTubeTriggerInfo {
+            kind: Default::default(),
+            channel_id: channel.channel_id.clone(),
+            video_id: entry.video_id.clone(),
+            video_title: entry.title.clone(),
+            video_url: video_url.clone(),
+            triggered_at: iso8601(now),
+            trigger_id: channel.trigger_id.to_string(),
         });
         let source = SourceSpec {
             slot,
