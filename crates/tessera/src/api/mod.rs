@@ -86,13 +86,16 @@ pub fn router(state: AppState) -> Router {
     .merge(files::router())
     .merge(crate::dashboard::router())
     .fallback(|uri: axum::http::Uri| async move {
-        if uri.path().starts_with("/dashboard/") {
+        if crate::dashboard::owns(uri.path()) {
             crate::dashboard::not_found()
         } else {
             ApiError::not_found("no such route").into_response()
         }
     })
-    .method_not_allowed_fallback(|| async {
+    .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
+        if crate::dashboard::owns(uri.path()) {
+            return crate::dashboard::method_not_allowed();
+        }
         ApiError {
             status: StatusCode::METHOD_NOT_ALLOWED,
             code: error::ErrorCode::ValidationError,

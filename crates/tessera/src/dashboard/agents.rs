@@ -1,7 +1,9 @@
 //! Agents: the list, and one agent's graph as a readable list of nodes with
 //! its triggers, recent runs and a start form.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::extract::Path;
 use axum::response::Html;
 use maud::html;
 
@@ -21,7 +23,7 @@ pub async fn list(
     let body = html! {
         h1 { "Agents" }
         @if agents.is_empty() {
-            p.muted { "No agents yet. Create one with " code { "POST /agent" } "." }
+            p.muted { "No agents yet. Create one with " code { "POST /agent/create" } "." }
         } @else {
             div.table-wrap { table #agents {
                 thead { tr { th { "Name" } th { "Nodes" } th.hide-narrow { "Id" } th.hide-narrow { "Updated" } } }

@@ -139,14 +139,36 @@ pub fn delivery_badge(status: DeliveryStatus) -> Markup {
     html! { span class={"badge " (class)} { (status.as_str()) } }
 }
 
-/// A "next page" link keeping the current filters.
-pub fn pager(base: &str, params: &[(&str, String)], next_cursor: Option<String>) -> Markup {
+/// Paging links keeping the current filters: back to the newest page when
+/// this is a later one, and on to older entries when there are more.
+pub fn pager(
+    base: &str,
+    params: &[(&str, String)],
+    later_page: bool,
+    next_cursor: Option<String>,
+) -> Markup {
+    let href = |cursor: Option<&str>| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
+            query.append_pair(k, v);
+        }
+        if let Some(cursor) = cursor {
+            query.append_pair("cursor", cursor);
+        }
+        let query = query.finish();
+        if query.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{query}")
+        }
+    };
     html! {
-        @if let Some(cursor) = next_cursor {
-            @let mut query = url::form_urlencoded::Serializer::new(String::new());
-            @for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) { @let _ = query.append_pair(k, v); }
-            @let _ = query.append_pair("cursor", &cursor);
-            p.pager { a href={(base) "?" (query.finish())} { "Older →" } }
+        @if later_page || next_cursor.is_some() {
+            p.pager {
+                @if later_page { a rel="first" href=(href(None)) { "← Newest" } }
+                @if later_page && next_cursor.is_some() { " · " }
+                @if let Some(cursor) = &next_cursor { a rel="next" href=(href(Some(cursor))) { "Older →" } }
+            }
         }
     }
 }
@@ -209,5 +231,24 @@ impl IntoResponse for PageError {
             }
         };
         (self.status, bare_page(&title, body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pager_links_to_the_newest_and_older_pages_with_the_filters() {
+        let filters = [("status", "failed".to_owned()), ("flag", String::new())];
+        let first = pager("/dashboard/runs", &filters, false, Some("c1".into())).into_string();
+        assert!(!first.contains("Newest"), "{first}");
+        assert!(first.contains(r#"href="/dashboard/runs?status=failed&amp;cursor=c1""#));
+        let middle = pager("/dashboard/runs", &filters, true, Some("c2".into())).into_string();
+        assert!(middle.contains(r#"rel="first" href="/dashboard/runs?status=failed""#));
+        assert!(middle.contains("cursor=c2"), "{middle}");
+        let last = pager("/dashboard/runs", &[], true, None).into_string();
+        assert!(last.contains(r#"href="/dashboard/runs""#) && !last.contains("Older"));
+        assert!(pager("/dashboard/runs", &[], false, None).into_string().is_empty());
     }
 }

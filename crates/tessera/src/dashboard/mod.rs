@@ -8,6 +8,7 @@
 //! cannot do anything the API would refuse.
 
 mod agents;
+mod extract;
 mod home;
 mod layout;
 mod runs;
@@ -76,9 +77,25 @@ pub fn router() -> Router<AppState> {
         .layer(middleware::from_fn(security_headers))
 }
 
+/// Whether `path` is one of the dashboard's (its errors are pages, not JSON).
+pub fn owns(path: &str) -> bool {
+    path == "/dashboard" || path.starts_with("/dashboard/")
+}
+
 /// An unknown `/dashboard/…` path: an HTML 404 instead of the API's JSON one.
 pub fn not_found() -> Response {
     let mut response = PageError::not_found("page").into_response();
+    secure(&mut response);
+    response
+}
+
+/// A dashboard path asked with a method it does not take.
+pub fn method_not_allowed() -> Response {
+    let mut response = PageError {
+        status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        message: "This page does not accept that kind of request.".into(),
+    }
+    .into_response();
     secure(&mut response);
     response
 }

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Path, Query};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -120,7 +122,7 @@ pub async fn list(
                 }
             } }
         }
-        (pager("/dashboard/runs", &[("status", q.status.clone())], more.then(|| rows.last().map(|r| r.id.to_string())).flatten()))
+        (pager("/dashboard/runs", &[("status", q.status.clone())], !q.cursor.is_empty(), more.then(|| rows.last().map(|r| r.id.to_string())).flatten()))
     };
     Ok(page(&session, Section::Runs, "Runs", body))
 }
@@ -197,9 +199,9 @@ pub async fn detail(
             @for input in &run.inputs {
                 figure {
                     a href=(sign(&input.files.video_key)) {
-                        img.input-thumb src=(sign(&input.files.thumbnail_key)) alt={"Input " (input.input_index + 1)} loading="lazy";
+                        img.input-thumb src=(sign(&input.files.thumbnail_key)) alt={"Input " (input.input_index)} loading="lazy";
                     }
-                    figcaption { "Input " (input.input_index + 1) " · " (format_duration(input.duration_ms)) br; span.mono { (short(&input.source, 80)) } }
+                    figcaption { "Input " (input.input_index) " · " (format_duration(input.duration_ms)) br; span.mono { (short(&input.source, 80)) } }
                 }
             }
         }
@@ -210,7 +212,7 @@ pub async fn detail(
                 figure {
                     video controls preload="metadata" poster=(sign(&output.files.thumbnail_key)) src=(sign(&output.files.video_key)) {}
                     figcaption {
-                        "Output " span.mono { (output.id) } " · from input " (output.input_index + 1) " by " (output.render_node) " · "
+                        "Output " span.mono { (output.id) } " · from input " (output.input_index) " by " (output.render_node) " · "
                         a href=(sign(&output.files.video_key)) download { "download" }
                     }
                 }
@@ -225,14 +227,14 @@ pub async fn detail(
                         td.mono { (n.id) }
                         td { (n.node_type) }
                         td { (node_status(&statuses, &n.id).as_str()) }
-                        td { @for e in node_errors(&run, &n.id) { div.bad { "Input " (e.input_index + 1) ": " (e.message) } } }
+                        td { @for e in node_errors(&run, &n.id) { div.bad { "Input " (e.input_index) ": " (e.message) } } }
                     }
                 }
             }
         } }
         @if !run.errors.is_empty() {
             h2 { "Errors" }
-            ul #errors { @for e in &run.errors { li { "Input " (e.input_index + 1) " (" span.mono { (short(&e.source, 80)) } "): " (e.message) } } }
+            ul #errors { @for e in &run.errors { li { "Input " (e.input_index) " (" span.mono { (short(&e.source, 80)) } "): " (e.message) } } }
         }
         h2 { "Triggered by" }
         div.card { (json_list(&serde_json::to_value(&run.triggered_by).unwrap_or_default())) }
@@ -295,7 +297,7 @@ pub async fn new_run(
     let body = html! {
         h1 { "Start a run" }
         @if agents.is_empty() {
-            p.muted { "Create an agent through the API first (" code { "POST /agent" } ")." }
+            p.muted { "Create an agent through the API first (" code { "POST /agent/create" } ")." }
         } @else {
             (start_form(&session, &agents, &q.agent))
         }
@@ -305,25 +307,34 @@ pub async fn new_run(
 
 /// The start form (also on an agent's page, with that agent chosen).
 pub fn start_form(session: &Session, agents: &[AgentRecord], chosen: &str) -> Markup {
+    let values = StartForm {
+        agent_id: chosen.to_owned(),
+        ..StartForm::default()
+    };
+    start_form_with(session, agents, &values)
+}
+
+/// The start form filled with what was typed (after a refused submission).
+fn start_form_with(session: &Session, agents: &[AgentRecord], values: &StartForm) -> Markup {
     html! {
         form.stack #start-run method="post" action="/dashboard/runs" {
             (csrf(session))
             label for="agent_id" { "Agent" }
             select #agent_id name="agent_id" required {
                 @for a in agents {
-                    option value=(a.id) selected[a.id.to_string() == chosen] { (a.name) }
+                    option value=(a.id) selected[a.id.to_string() == values.agent_id] { (a.name) }
                 }
             }
             label for="video_urls" { "Video URLs (one per line; each is an input)" }
-            textarea #video_urls name="video_urls" rows="3" required placeholder="https://…/video.mp4" {}
+            textarea #video_urls name="video_urls" rows="3" required placeholder="https://…/video.mp4" { (values.video_urls) }
             label for="callback_url" { "Callback URL for webhooks (optional)" }
-            input #callback_url type="url" name="callback_url" placeholder="https://…/webhooks";
+            input #callback_url type="url" name="callback_url" placeholder="https://…/webhooks" value=(values.callback_url);
             button type="submit" { "Start run" }
         }
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct StartForm {
     #[serde(default)]
     agent_id: String,
@@ -334,7 +345,8 @@ pub struct StartForm {
 }
 
 /// `POST /dashboard/runs`: the same validation as `POST /agent/{id}/run`,
-/// with `triggered_by.source = "ui"`.
+/// with `triggered_by.source = "ui"`. Refused input comes back on the form,
+/// with what was typed.
 pub async fn start(
     State(state): State<AppState>,
     Form(session, form): Form<StartForm>,
@@ -354,8 +366,25 @@ pub async fn start(
         .filter(|u| !u.is_empty())
         .map(str::to_owned);
     let request = StartRun::on_urls(video_urls, callback_url);
-    let run_id = start_run(&state, session.user_id, agent_id, request, ManualSource::Ui).await?;
-    Ok(Redirect::to(&format!("/dashboard/runs/{run_id}")).into_response())
+    let refused =
+        match start_run(&state, session.user_id, agent_id, request, ManualSource::Ui).await {
+            Ok(run_id) => {
+                return Ok(Redirect::to(&format!("/dashboard/runs/{run_id}")).into_response());
+            }
+            Err(e) if e.status == axum::http::StatusCode::BAD_REQUEST => e,
+            Err(e) => return Err(e.into()),
+        };
+    let agents = state.store.list_agents(session.user_id, None, 100).await?;
+    let body = html! {
+        h1 { "Start a run" }
+        p.flash.error role="alert" { (refused.detail) }
+        (start_form_with(&session, &agents, &form))
+    };
+    Ok((
+        refused.status,
+        page(&session, Section::Runs, "Start a run", body),
+    )
+        .into_response())
 }
 
 /// `POST /dashboard/runs/{id}/cancel`

@@ -97,7 +97,8 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Form<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
         let session = Session::from_request_parts(&mut parts, state).await?;
-        same_origin(&parts.headers).map_err(IntoResponse::into_response)?;
+        same_origin(&parts.headers, state.config.public_url.as_ref())
+            .map_err(IntoResponse::into_response)?;
         let bytes = read_form(&parts.headers, body).await?;
         let presented = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
             .map(|f| f.csrf)
@@ -136,19 +137,28 @@ fn forbidden_csrf() -> PageError {
     }
 }
 
-/// Refuse requests a browser says come from another site.
-fn same_origin(headers: &HeaderMap) -> Result<(), PageError> {
+/// Refuse requests a browser says come from another site. A request's
+/// `Origin` must name the host it was sent to (`Host`) or, behind a proxy
+/// that rewrites `Host`, the configured public URL.
+fn same_origin(headers: &HeaderMap, public_url: Option<&url::Url>) -> Result<(), PageError> {
     let cross = |v: &HeaderValue| v.to_str().map_or(true, |s| s == "cross-site");
     if headers.get("sec-fetch-site").is_some_and(cross) {
         return Err(forbidden_csrf());
     }
-    if let (Some(origin), Some(host)) = (headers.get(header::ORIGIN), headers.get(header::HOST)) {
-        let origin = origin.to_str().unwrap_or("");
-        let host = host.to_str().unwrap_or("");
-        let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
-        if origin == "null" || !origin_host.eq_ignore_ascii_case(host) {
-            return Err(forbidden_csrf());
-        }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("null");
+    let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let public = public_url.map(|u| u.origin().ascii_serialization());
+    let matches_host = !host.is_empty() && origin_host.eq_ignore_ascii_case(host);
+    let matches_public = public.is_some_and(|p| p.eq_ignore_ascii_case(origin));
+    if origin == "null" || !(matches_host || matches_public) {
+        return Err(forbidden_csrf());
     }
     Ok(())
 }
@@ -212,7 +222,7 @@ pub struct LoginQuery {
 /// `GET /dashboard/login`
 pub async fn login_page(
     State(state): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<LoginQuery>,
+    super::extract::Query(q): super::extract::Query<LoginQuery>,
     headers: HeaderMap,
 ) -> Response {
     let token = cookie(&headers, LOGIN_COOKIE)
@@ -265,7 +275,7 @@ pub struct LoginForm {
 /// `POST /dashboard/login`
 pub async fn login(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    if let Err(e) = same_origin(&parts.headers) {
+    if let Err(e) = same_origin(&parts.headers, state.config.public_url.as_ref()) {
         return e.into_response();
     }
     let bytes = match read_form(&parts.headers, body).await {
@@ -387,12 +397,34 @@ mod tests {
             header::ORIGIN,
             HeaderValue::from_static("http://127.0.0.1:8080"),
         );
-        assert!(same_origin(&h).is_ok());
+        assert!(same_origin(&h, None).is_ok());
         h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.test"));
-        assert!(same_origin(&h).is_err());
+        assert!(same_origin(&h, None).is_err());
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(same_origin(&h, None).is_err());
         h.remove(header::ORIGIN);
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert!(same_origin(&h).is_err());
+        assert!(same_origin(&h, None).is_err());
+    }
+
+    #[test]
+    fn behind_a_proxy_the_public_url_is_the_origin() {
+        // A TLS proxy forwards to 127.0.0.1:8080 without passing `Host` on.
+        let public = url::Url::parse("https://videos.example.com/").unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://videos.example.com"),
+        );
+        assert!(same_origin(&h, None).is_err());
+        assert!(same_origin(&h, Some(&public)).is_ok());
+        // The scheme counts: a plain-http page is another origin.
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://videos.example.com"),
+        );
+        assert!(same_origin(&h, Some(&public)).is_err());
     }
 
     #[test]

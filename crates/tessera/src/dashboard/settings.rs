@@ -2,7 +2,9 @@
 //! key, and API keys. New secrets and keys are shown once, on the page that
 //! answers the form, and masked everywhere else.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::extract::Path;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;

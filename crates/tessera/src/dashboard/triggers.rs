@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::Html;
 use maud::html;
 
-use super::layout::{PageError, Section, page, when, when_opt};
+use super::layout::{PageError, Section, page, short, when, when_opt};
 use super::runs::agent_names;
 use super::session::Session;
 use crate::api::AppState;
@@ -43,23 +43,28 @@ pub async fn list(
     };
     let body = html! {
         h1 { "Triggers" }
+        @let schedules = triggers.iter().filter(|t| matches!(t.kind, TriggerKind::Schedule(_))).count();
+        @let youtube = triggers.iter().filter(|t| matches!(t.kind, TriggerKind::Youtube { .. })).count();
         h2 { "Schedules" }
-        div.table-wrap { table #schedules {
-            thead { tr { th { "Agent" } th { "Cron" } th { "Zone" } th { "Next run" } th { "Last fired" } th.hide-narrow { "Callback URL" } th { "Last error" } } }
+        @if schedules == 0 { p.muted { "None. Add one with " code { "POST /agent/{id}/triggers/add_schedule" } "." } }
+        @else { div.table-wrap { table #schedules {
+            thead { tr { th { "Agent" } th { "Cron" } th { "Zone" } th { "Videos" } th { "Next run" } th { "Last fired" } th.hide-narrow { "Callback URL" } th { "Last error" } } }
             tbody {
                 @for t in &triggers { @if let TriggerKind::Schedule(spec) = &t.kind { tr {
                     td { (agent_link(t.agent_id)) }
                     td.mono { (spec.cron_expression) }
                     td { (spec.timezone) }
+                    td.mono { @for u in &spec.video_urls { div { (short(u, 60)) } } }
                     td { (when_opt(t.next_run_at)) }
                     td { (when_opt(t.last_fired_at)) }
                     td.mono.hide-narrow { (t.callback_url.as_deref().unwrap_or("—")) }
                     td.bad { (t.last_error.as_deref().unwrap_or("")) }
                 } } }
             }
-        } }
+        } } }
         h2 { "YouTube channels" }
-        div.table-wrap { table #channels {
+        @if youtube == 0 { p.muted { "None. Watch a channel with " code { "POST /agent/{id}/triggers/add_youtube_channels" } "." } }
+        @else { div.table-wrap { table #channels {
             thead { tr { th { "Agent" } th { "Channel" } th { "Filter" } th { "Last poll" } th { "Result" } th { "Next poll" } } }
             tbody {
                 @for t in &triggers { @if let TriggerKind::Youtube { filter } = &t.kind {
@@ -80,7 +85,7 @@ pub async fn list(
                     } }
                 } }
             }
-        } }
+        } } }
     };
     Ok(page(&session, Section::Triggers, "Triggers", body))
 }

@@ -1,7 +1,9 @@
 //! Webhook deliveries: the list (with a Failed view and filters), one
 //! delivery with every attempt, Resend, and Send test webhook.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Path, Query};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -115,7 +117,7 @@ pub async fn list(
                 } } }
             } }
         }
-        (pager("/dashboard/webhooks", &[("status", q.status.clone()), ("flag", q.flag.clone()), ("run_id", q.run_id.clone())], more.then(|| rows.last().map(|d| d.id.to_string())).flatten()))
+        (pager("/dashboard/webhooks", &[("status", q.status.clone()), ("flag", q.flag.clone()), ("run_id", q.run_id.clone())], !q.cursor.is_empty(), more.then(|| rows.last().map(|d| d.id.to_string())).flatten()))
     };
     Ok(page(&session, Section::Webhooks, "Webhooks", body))
 }
@@ -176,19 +178,7 @@ fn attempt(n: usize, a: &AttemptRecord) -> Markup {
     html! {
         div class={"attempt " (if ok { "ok" } else { "bad" })} data-attempt=(n) {
             h3 { "Attempt " (n) " · " (when(a.started_at)) " · " (a.duration_ms) " ms" }
-            p.outcome {
-                @if let Some(code) = a.status_code {
-                    "HTTP " (code)
-                    @if let Some(reason) = &a.reason { " " span.reason { (reason) } }
-                    " "
-                }
-                @match &a.error {
-                    None => span.ok { "delivered" },
-                    // A bad status needs no more words than the status line.
-                    Some(class) if class == "status" => span.bad { "not accepted" },
-                    Some(class) => span.bad { (class) @if let Some(detail) = &a.error_detail { ": " (detail) } },
-                }
-            }
+            p.outcome { (outcome(a)) }
             details {
                 summary { "Request headers" }
                 (headers_table(&a.request_headers))
@@ -205,6 +195,34 @@ fn attempt(n: usize, a: &AttemptRecord) -> Markup {
             }
         }
     }
+}
+
+/// An attempt's result in one line: the status line as received, then
+/// "delivered", "not accepted" or the error class and its detail.
+fn outcome(a: &AttemptRecord) -> Markup {
+    html! {
+        @if let Some(code) = a.status_code {
+            "HTTP " (code) " "
+            @match &a.reason {
+                Some(reason) => span.reason { (reason) },
+                None => (reason_phrase(code)),
+            }
+            " · "
+        }
+        @match &a.error {
+            None => span.ok { "delivered" },
+            // A bad status needs no more words than the status line.
+            Some(class) if class == "status" => span.bad { "not accepted" },
+            Some(class) => span.bad { (class) @if let Some(detail) = &a.error_detail { ": " (detail) } },
+        }
+    }
+}
+
+fn reason_phrase(code: u16) -> &'static str {
+    axum::http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
 }
 
 fn headers_table(headers: &[(String, String)]) -> Markup {
@@ -269,27 +287,40 @@ pub struct TestForm {
 pub async fn test(
     State(state): State<AppState>,
     Form(session, form): Form<TestForm>,
-) -> Result<Html<String>, PageError> {
-    let outcome = send_test(&state, session.user_id, &form.url).await?;
+) -> Result<Response, PageError> {
+    let (status, result) = match send_test(&state, session.user_id, &form.url).await {
+        Ok(sent) => (
+            axum::http::StatusCode::OK,
+            html! {
+                div #test-result {
+                    @match &sent.first {
+                        Some(a) => p class={"flash " (if a.error.is_none() { "success" } else { "error" })} role="status" {
+                            (outcome(a)) " in " (a.duration_ms) " ms."
+                            @if a.error.is_some() { " Retries follow the usual schedule." }
+                        },
+                        None => p.flash role="status" { "Queued; no attempt has finished yet." },
+                    }
+                    p { a #test-delivery href={"/dashboard/webhooks/" (sent.delivery_id)} { "See the delivery and its attempts" } }
+                }
+            },
+        ),
+        // Bad input is shown next to the form, which keeps what was typed.
+        Err(e) if e.status.is_client_error() => (
+            e.status,
+            html! {
+                p.flash.error #test-result role="alert" { (e.detail) }
+            },
+        ),
+        Err(e) => return Err(e.into()),
+    };
     let body = html! {
         h1 { "Send test webhook" }
-        div #test-result {
-            @match &outcome.first {
-                Some(a) if a.error.is_none() => p.flash.success role="status" {
-                    "Delivered: HTTP " (a.status_code.unwrap_or(0)) " in " (a.duration_ms) " ms."
-                },
-                Some(a) => p.flash.error role="status" {
-                    "Not delivered: "
-                    @if let Some(code) = a.status_code { "HTTP " (code) " — " }
-                    (a.error.as_deref().unwrap_or("error"))
-                    @if let Some(detail) = &a.error_detail { " (" (detail) ")" }
-                    ". Retries follow the usual schedule."
-                },
-                None => p.flash role="status" { "Queued; no attempt has finished yet." },
-            }
-            p { a #test-delivery href={"/dashboard/webhooks/" (outcome.delivery_id)} { "See the delivery and its attempts" } }
-        }
+        (result)
         (test_form_markup(&session, &form.url))
     };
-    Ok(page(&session, Section::Webhooks, "Send test webhook", body))
+    Ok((
+        status,
+        page(&session, Section::Webhooks, "Send test webhook", body),
+    )
+        .into_response())
 }

@@ -45,6 +45,38 @@ impl Sent {
     }
 }
 
+impl Sent {
+    /// Replace every copy of `secret` in what the receiver sent back: a
+    /// receiver that echoes its request (many debugging endpoints do) would
+    /// otherwise put the plaintext `X-Mosaic-Signature` into the delivery
+    /// log and the dashboard.
+    pub fn redact(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        let scrub = |text: &mut String| {
+            if text.contains(secret) {
+                *text = text.replace(secret, REDACTED);
+            }
+        };
+        if let Some(snippet) = &mut self.snippet {
+            scrub(snippet);
+        }
+        if let Some(reason) = &mut self.reason {
+            scrub(reason);
+        }
+        if let Some((_, detail)) = &mut self.error {
+            scrub(detail);
+        }
+        for (_, value) in &mut self.response_headers {
+            scrub(value);
+        }
+    }
+}
+
+/// What a redacted secret reads as.
+pub const REDACTED: &str = "[redacted]";
+
 /// Most response headers stored with an attempt, and most characters per value.
 const HEADERS_CAP: usize = 32;
 const HEADER_VALUE_CAP: usize = 256;
@@ -142,7 +174,11 @@ fn response_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 /// The request headers as stored with an attempt: signatures shortened to
 /// their first characters (enough to compare, useless to forge) and the
 /// plaintext secret masked.
-pub fn recorded_request_headers(headers: &HeaderMap, body_len: usize) -> Vec<(String, String)> {
+pub fn recorded_request_headers(
+    headers: &HeaderMap,
+    url: &str,
+    body_len: usize,
+) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = headers
         .iter()
         .map(|(name, value)| {
@@ -166,7 +202,23 @@ pub fn recorded_request_headers(headers: &HeaderMap, body_len: usize) -> Vec<(St
         .collect();
     out.push(("content-length".into(), body_len.to_string()));
     out.push(("user-agent".into(), crate::net::USER_AGENT.into()));
+    // Added by the HTTP client; recorded so the list is what went out.
+    out.push(("accept".into(), "*/*".into()));
+    if let Some(host) = host_header(url) {
+        out.push(("host".into(), host));
+    }
     out
+}
+
+/// The `Host` header a request to `url` carries: the host, and the port when
+/// it is not the scheme's default.
+fn host_header(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
 }
 
 /// Read up to [`READ_CAP`] bytes; report whether more was there and whether
@@ -234,7 +286,7 @@ mod tests {
             "v1,abcdefghijkl v1,zyxwvutsrq",
             Some("s3cr3t-value-long-enough"),
         );
-        let recorded = recorded_request_headers(&h, 42);
+        let recorded = recorded_request_headers(&h, "http://127.0.0.1:8080/hook?t=1", 42);
         let get = |n: &str| {
             recorded
                 .iter()
@@ -246,6 +298,8 @@ mod tests {
         assert_eq!(get("x-mosaic-signature"), "••••ough");
         assert_eq!(get("webhook-id"), "msg_1");
         assert_eq!(get("content-length"), "42");
+        assert_eq!(get("host"), "127.0.0.1:8080");
+        assert_eq!(get("accept"), "*/*");
         let all = format!("{recorded:?}");
         assert!(!all.contains("s3cr3t") && !all.contains("ghijkl"));
     }
@@ -262,6 +316,27 @@ mod tests {
         let kept = response_headers(&h);
         assert_eq!(kept.len(), HEADERS_CAP);
         assert!(kept.iter().all(|(_, v)| v.len() == HEADER_VALUE_CAP));
+    }
+
+    #[test]
+    fn an_echoed_secret_is_redacted_everywhere() {
+        let secret = "s3cr3t-value";
+        let mut sent = Sent {
+            status: Some(500),
+            reason: Some(format!("Bad {secret}")),
+            snippet: Some(format!(
+                "{{\"x-mosaic-signature\":\"{secret}\",\"again\":\"{secret}\"}}"
+            )),
+            response_headers: vec![("x-echo".into(), secret.into())],
+            ..Sent::no_response(
+                (ErrorClass::Status, format!("HTTP 500 {secret}")),
+                Duration::ZERO,
+            )
+        };
+        sent.redact(secret);
+        let all = format!("{sent:?}");
+        assert!(!all.contains(secret), "{all}");
+        assert_eq!(all.matches(REDACTED).count(), 5, "{all}");
     }
 
     #[test]

@@ -241,15 +241,19 @@ impl Dispatcher {
                     &signatures,
                     creds.mosaic_secret.as_deref(),
                 );
-                request_headers = attempt::recorded_request_headers(&headers, body.len());
-                attempt::send(
+                request_headers = attempt::recorded_request_headers(&headers, &d.url, body.len());
+                let mut sent = attempt::send(
                     &self.inner.client,
                     &d.url,
                     headers,
                     body,
                     self.inner.config.webhook_timeout,
                 )
-                .await
+                .await;
+                if let Some(secret) = &creds.mosaic_secret {
+                    sent.redact(secret);
+                }
+                sent
             }
         };
         let outcome = match (sent.status, &sent.error) {

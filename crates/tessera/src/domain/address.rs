@@ -125,6 +125,10 @@ pub fn is_global(ip: IpAddr) -> bool {
 pub enum UrlError {
     #[error("the URL is longer than {MAX_URL_LEN} characters")]
     TooLong,
+    #[error("the URL is empty")]
+    Empty,
+    #[error("the URL must be absolute, like https://example.com/path")]
+    Relative,
     #[error("the URL is not valid: {0}")]
     Invalid(String),
     #[error("only http and https URLs are allowed, not {0}:")]
@@ -151,7 +155,14 @@ pub fn check_url(raw: &str, policy: &AddressPolicy) -> Result<Url, UrlError> {
     if raw.len() > MAX_URL_LEN {
         return Err(UrlError::TooLong);
     }
-    let url = Url::parse(raw.trim()).map_err(|e| UrlError::Invalid(e.to_string()))?;
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(UrlError::Empty);
+    }
+    let url = Url::parse(raw).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => UrlError::Relative,
+        e => UrlError::Invalid(e.to_string()),
+    })?;
     check_parsed(&url, policy)?;
     Ok(url)
 }

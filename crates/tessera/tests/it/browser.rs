@@ -196,7 +196,7 @@ async fn an_operator_finds_a_failed_webhook_and_resends_it_in_chromium() {
         .click()
         .await;
     browser
-        .wait_for_text("#test-result", "Delivered: HTTP 200")
+        .wait_for_text("#test-result", "HTTP 200 OK · delivered")
         .await;
     let got = receiver.wait_for(before + 2, DEADLINE).await;
     assert_eq!(got.last().unwrap().json()["flag"], "TEST");

@@ -36,6 +36,22 @@ impl Page {
     }
 }
 
+/// A receiver that answers every POST with the request's headers, as many
+/// debugging endpoints do; returns its base URL.
+async fn echo_receiver() -> String {
+    async fn echo(headers: axum::http::HeaderMap) -> String {
+        headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or("?")))
+            .collect()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route("/echo", axum::routing::post(echo));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
 /// The value of `<input … name="{name}" value="…">` in a page.
 pub fn input_value(html: &str, name: &str) -> Option<String> {
     let at = html.find(&format!("name=\"{name}\" value=\""))?;
@@ -573,7 +589,12 @@ async fn secrets_and_keys_are_shown_once_then_masked() {
         .post("/dashboard/webhooks/test", &[("url", &receiver.url("/ok"))])
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("Delivered: HTTP 200"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("HTTP 200 OK · <span class=\"ok\">delivered"),
+        "{}",
+        page.body
+    );
     let sent = receiver.wait_for(1, DEADLINE).await;
     let signature = sent[0].header("webhook-signature").unwrap().to_owned();
     let link = "id=\"test-delivery\" href=\"/dashboard/webhooks/";
@@ -591,6 +612,47 @@ async fn secrets_and_keys_are_shown_once_then_masked() {
     assert!(detail.body.contains(&mac[..6]));
     let event_id = sent[0].header("webhook-id").unwrap();
     assert!(detail.body.contains(event_id));
+    // What went out includes what the HTTP client adds.
+    assert!(
+        detail.body.contains("<dt class=\"mono\">accept</dt>"),
+        "{}",
+        detail.body
+    );
+    assert!(detail.body.contains("<dt class=\"mono\">host</dt>"));
+
+    // A receiver that echoes its request back cannot put the secret on the page.
+    let echo = echo_receiver().await;
+    let page = dash
+        .post(
+            "/dashboard/webhooks/test",
+            &[("url", &format!("{echo}/echo"))],
+        )
+        .await;
+    assert!(
+        page.body
+            .contains("HTTP 200 OK · <span class=\"ok\">delivered"),
+        "{}",
+        page.body
+    );
+    let at = page.body.find(link).expect("a link to the delivery") + link.len();
+    let detail = dash
+        .get(&format!("/dashboard/webhooks/{}", &page.body[at..at + 36]))
+        .await;
+    assert!(detail.body.contains("[redacted]"), "{}", detail.body);
+    assert!(
+        !detail.body.contains(mine),
+        "an echoed secret is on the page"
+    );
+    let (_, deliveries) = app.get("/webhook_deliveries?limit=1").await;
+    let id = deliveries["deliveries"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, logged) = app.get(&format!("/webhook_deliveries/{id}")).await;
+    assert!(
+        !logged.to_string().contains(mine),
+        "an echoed secret is logged: {logged}"
+    );
 
     // The signing key: masked, shown on request, rotated on request.
     let (_, key) = app.get("/webhook_signing_key").await;
@@ -736,6 +798,48 @@ async fn bad_form_input_is_a_clear_4xx_page_that_writes_nothing() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     let page = dash.get("/dashboard/runs?status=bogus").await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    // Malformed addresses and wrong methods get the dashboard's own error
+    // page, with its security headers, not a bare rejection.
+    for (path, status) in [
+        (
+            "/dashboard/runs?status=failed&status=queued",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/dashboard/runs/%FF", StatusCode::BAD_REQUEST),
+        ("/dashboard/webhooks/%FF%FE", StatusCode::BAD_REQUEST),
+        ("/dashboard/settings/keys", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let page = dash.get(path).await;
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        assert!(
+            page.body.starts_with("<!DOCTYPE html>"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(
+            page.headers.contains_key("content-security-policy"),
+            "{path}"
+        );
+        assert_eq!(page.headers["x-frame-options"], "DENY", "{path}");
+    }
+    // A refused run keeps what was typed, on the form.
+    let page = dash
+        .post(
+            "/dashboard/runs",
+            &[("agent_id", &agent), ("video_urls", "not a url at all")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("id=\"start-run\""), "{}", page.body);
+    assert!(
+        page.body.contains(">not a url at all</textarea>"),
+        "{}",
+        page.body
+    );
+    let page = dash.post("/dashboard/webhooks/test", &[("url", "")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("the URL is empty"), "{}", page.body);
+    assert!(page.body.contains("id=\"test-webhook\""), "{}", page.body);
     let page = dash.get("/dashboard/webhooks?cursor=bogus").await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     // A JSON body is not a form.
