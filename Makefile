@@ -1,5 +1,5 @@
 # Tessera: the two commands are `make run` and `make test`.
-.PHONY: run build test lint fmt deps test-deps bench
+.PHONY: run build test lint fmt deps test-deps bench contracts schemathesis
 
 CARGO ?= cargo
 
@@ -23,6 +23,16 @@ test: test-deps
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+	$(MAKE) schemathesis
+
+## Fuzz the live API against its OpenAPI document (bounded examples per operation).
+schemathesis:
+	$(CARGO) build --bin tessera
+	./scripts/schemathesis.sh "$${CARGO_TARGET_DIR:-target}/debug/tessera"
+
+## Regenerate contracts/ (OpenAPI document and TypeScript definitions) after an API change.
+contracts:
+	$(CARGO) run --quiet --bin tessera -- contracts --out contracts
 
 ## Benchmarks against same-machine baselines; writes BENCHMARKS.md.
 bench: deps

@@ -39,3 +39,44 @@ MSG
     exit 1
   fi
 fi
+
+# Contract tests: TypeScript (tests/it/contracts.rs runs `tsc --strict` on
+# real payloads) and schemathesis (scripts/schemathesis.sh fuzzes the live
+# API against its OpenAPI document). Both go under target/test-tools, pinned,
+# so nothing is installed system-wide beyond Node.js and Python's venv.
+TOOLS="$(cd "$(dirname "$0")/.." && pwd)/target/test-tools"
+TYPESCRIPT_VERSION=5.9.3
+SCHEMATHESIS_VERSION=4.32.5
+mkdir -p "$TOOLS"
+
+apt_install() {
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 \
+      || { sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+  else
+    echo "Please install: $*" >&2
+    exit 1
+  fi
+}
+
+if ! command -v npm >/dev/null 2>&1; then
+  echo "Installing Node.js and npm for the TypeScript contract test" >&2
+  apt_install nodejs npm
+fi
+if [ "$("$TOOLS/node_modules/.bin/tsc" --version 2>/dev/null)" != "Version $TYPESCRIPT_VERSION" ]; then
+  echo "Installing TypeScript $TYPESCRIPT_VERSION into $TOOLS" >&2
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS" "typescript@$TYPESCRIPT_VERSION" >/dev/null
+fi
+
+venv="$TOOLS/venv"
+if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  echo "Installing schemathesis $SCHEMATHESIS_VERSION into $venv" >&2
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    apt_install python3-venv
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi

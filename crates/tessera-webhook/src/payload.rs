@@ -156,9 +156,11 @@ pub struct RunStartedWebhook {
     pub status: RunningStatus,
     pub inputs: Vec<VideoInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
     pub triggered_by: Option<TriggerInfo>,
     /// Additive: a human sentence about the run's state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
     pub status_message: Option<String>,
     /// Additive: inputs that already failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -176,9 +178,11 @@ pub struct RunFinishedWebhook {
     pub inputs: Vec<VideoInput>,
     pub outputs: Vec<VideoOutput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
     pub triggered_by: Option<TriggerInfo>,
     /// Additive: a human sentence about the outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
     pub status_message: Option<String>,
     /// Additive: why inputs produced nothing (or not everything).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -236,6 +240,7 @@ pub struct InputError {
     pub message: String,
     /// The node that failed, when the input was ingested but a render failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
     pub node_id: Option<String>,
 }
 

@@ -43,7 +43,8 @@ pub struct Layer {
     /// addresses that webhooks and downloads may reach.
     #[arg(long, env = "TESSERA_ALLOW_PRIVATE_TARGETS")]
     pub allow_private_targets: Option<String>,
-    /// Test hook: `host=ip,host2=ip` answers for the resolver.
+    /// Test hook: `host=ip,host2=ip` answers for the resolver; `*=ip` answers
+    /// every other name (no DNS query is sent).
     #[arg(long, env = "TESSERA_DNS_OVERRIDES")]
     pub dns_overrides: Option<String>,
     /// Whole-attempt webhook deadline in milliseconds (default 30000).

@@ -193,6 +193,7 @@ async fn read(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// 1–100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

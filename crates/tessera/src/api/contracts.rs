@@ -4,13 +4,56 @@
 //! `/openapi/tessera.d.ts`.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::Context as _;
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
 
 /// File name of the OpenAPI document.
 pub const OPENAPI_FILE: &str = "openapi.json";
 /// File name of the TypeScript definitions.
 pub const TYPESCRIPT_FILE: &str = "tessera.d.ts";
+
+/// Where the TypeScript definitions are served.
+pub const TYPESCRIPT_PATH: &str = "/openapi/tessera.d.ts";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(openapi))
+        .routes(routes!(typescript_definitions))
+}
+
+/// This document: the OpenAPI 3.1 description of the whole API.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()),
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
+async fn openapi() -> impl IntoResponse {
+    static DOC: OnceLock<String> = OnceLock::new();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOC.get_or_init(openapi_json).as_str(),
+    )
+}
+
+/// TypeScript definitions of every schema in this document: the webhook
+/// payloads (`WebhookPayload`, `RunStartedWebhook`, …, `TriggerInfo`) and
+/// the API's request and response bodies.
+#[utoipa::path(get, path = "/openapi/tessera.d.ts", tag = "operations", security(()),
+    responses((status = 200, description = "TypeScript definitions", content_type = "application/typescript", body = String)))]
+async fn typescript_definitions() -> impl IntoResponse {
+    static TS: OnceLock<String> = OnceLock::new();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/typescript; charset=utf-8",
+        )],
+        TS.get_or_init(typescript).as_str(),
+    )
+}
 
 /// The OpenAPI document as pretty JSON with a trailing newline.
 pub fn openapi_json() -> String {

@@ -17,6 +17,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/files/{*key}", get(download))
 }
 
+/// The bytes of a file (its schema only: handlers stream the body).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FileBytes(#[allow(dead_code)] Vec<u8>);
+
 /// Download a stored video or thumbnail through a signed URL (as found in
 /// webhooks and run details; valid for one hour). Supports `Range`.
 #[utoipa::path(get, path = "/files/{key}", tag = "files", security(()),
@@ -27,8 +32,8 @@ pub fn router() -> Router<AppState> {
         ("range" = Option<String>, Header, description = "`bytes=start-end`"),
     ),
     responses(
-        (status = 200, description = "The whole file", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The whole file", content_type = "application/octet-stream", body = FileBytes),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = FileBytes),
         (status = 416, description = "The range is outside the file"),
         (status = "4XX", body = super::error::ErrorBody),
     ))]

@@ -56,6 +56,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(triggers::router())
         .merge(youtube::router())
         .merge(webhooks::router())
+        .merge(contracts::router())
 }
 
 /// The OpenAPI 3.1 document of the whole API.
@@ -65,45 +66,28 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// The whole HTTP surface: the API, its description, signed files, the dashboard.
 pub fn router(state: AppState) -> Router {
-    let (api, document) = api().split_for_parts();
-    let document = Arc::new(
-        document
-            .to_pretty_json()
-            .expect("the OpenAPI document serialises"),
-    );
-    api.route(
-        "/openapi.json",
-        axum::routing::get(move || {
-            let document = document.clone();
-            async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    document.as_str().to_owned(),
-                )
+    let (api, _) = api().split_for_parts();
+    api.merge(files::router())
+        .merge(crate::dashboard::router())
+        .fallback(|uri: axum::http::Uri| async move {
+            if crate::dashboard::owns(uri.path()) {
+                crate::dashboard::not_found()
+            } else {
+                ApiError::not_found("no such route").into_response()
             }
-        }),
-    )
-    .merge(files::router())
-    .merge(crate::dashboard::router())
-    .fallback(|uri: axum::http::Uri| async move {
-        if crate::dashboard::owns(uri.path()) {
-            crate::dashboard::not_found()
-        } else {
-            ApiError::not_found("no such route").into_response()
-        }
-    })
-    .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
-        if crate::dashboard::owns(uri.path()) {
-            return crate::dashboard::method_not_allowed();
-        }
-        ApiError {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            code: error::ErrorCode::ValidationError,
-            detail: "this route does not accept that HTTP method".into(),
-        }
-        .into_response()
-    })
-    .with_state(state)
+        })
+        .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
+            if crate::dashboard::owns(uri.path()) {
+                return crate::dashboard::method_not_allowed();
+            }
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: error::ErrorCode::ValidationError,
+                detail: "this route does not accept that HTTP method".into(),
+            }
+            .into_response()
+        })
+        .with_state(state)
 }
 
 /// Parse a path id; a malformed id is reported like an unknown one, so ids

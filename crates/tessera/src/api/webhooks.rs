@@ -326,6 +326,7 @@ struct ListQuery {
     /// RUN_STARTED, RUN_FINISHED or TEST.
     flag: Option<String>,
     /// 1–100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

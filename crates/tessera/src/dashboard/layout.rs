@@ -249,6 +249,10 @@ mod tests {
         assert!(middle.contains("cursor=c2"), "{middle}");
         let last = pager("/dashboard/runs", &[], true, None).into_string();
         assert!(last.contains(r#"href="/dashboard/runs""#) && !last.contains("Older"));
-        assert!(pager("/dashboard/runs", &[], false, None).into_string().is_empty());
+        assert!(
+            pager("/dashboard/runs", &[], false, None)
+                .into_string()
+                .is_empty()
+        );
     }
 }

@@ -67,7 +67,13 @@ impl SafeResolver {
     /// but all were refused, [`DnsError`] when the name did not resolve.
     pub async fn resolve_checked(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
         let host = normalize_host(host);
-        let all = match self.overrides.get(&host) {
+        // `*` answers every name without its own entry: a process started
+        // with it sends no DNS query at all (used for fuzzing the API).
+        let all = match self
+            .overrides
+            .get(&host)
+            .or_else(|| self.overrides.get("*"))
+        {
             Some(ips) => ips.clone(),
             None => system_lookup(&host).await?,
         };
@@ -148,6 +154,18 @@ mod tests {
             result,
             Err(ResolveError::Policy(PolicyError::ResolvesInward { .. }))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_wildcard_answers_every_other_name() {
+        let r = resolver("127.0.0.0/8", "*=127.0.0.2,a.test=127.0.0.1");
+        let ips = r
+            .resolve_checked("any.example.com")
+            .await
+            .expect("wildcard");
+        assert_eq!(ips, vec![IpAddr::from([127, 0, 0, 2])]);
+        let ips = r.resolve_checked("a.test").await.expect("own entry");
+        assert_eq!(ips, vec![IpAddr::from([127, 0, 0, 1])]);
     }
 
     #[tokio::test]

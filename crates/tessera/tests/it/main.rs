@@ -3,6 +3,7 @@
 
 mod api;
 mod browser;
+mod contracts;
 mod crash;
 mod dashboard;
 mod delivery;
