@@ -84,6 +84,7 @@ status=0
   --phases examples,coverage,fuzzing \
   --seed "${SCHEMATHESIS_SEED:-20261204}" \
   --generation-deterministic \
+  --generation-database none \
   --request-timeout 10 \
   --workers 1 \
   --generation-with-security-parameters false \
