@@ -19,7 +19,8 @@ deps:
 test: test-deps
 	$(CARGO) test -p tessera --bench bench -- --smoke
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --no-fail-fast; \
+		$(CARGO) nextest run --workspace --no-fail-fast && \
+		$(CARGO) test -p tessera-webhook --doc; \
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi

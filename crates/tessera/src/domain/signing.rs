@@ -1,6 +1,8 @@
 //! Every signature and secret the product makes or checks: signed file URLs,
 //! Standard Webhooks signatures, the seed's plaintext `X-Mosaic-Signature`,
-//! API keys and their hashes, and generated secrets.
+//! API keys and their hashes, and generated secrets. Webhook signing and
+//! verification live in the `tessera-webhook` crate (re-exported here), so
+//! receivers run the very code that signs.
 
 use hmac::{Hmac, Mac};
 use rand::Rng as _;
