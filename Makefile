@@ -1,5 +1,5 @@
 # Tessera: the two commands are `make run` and `make test`.
-.PHONY: run build test lint fmt deps test-deps bench contracts schemathesis
+.PHONY: run build test lint fmt deps test-deps bench contracts schemathesis test-postgres
 
 CARGO ?= cargo
 
@@ -24,7 +24,15 @@ test: test-deps
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+	$(MAKE) test-postgres
 	$(MAKE) schemathesis
+
+## The whole suite again on PostgreSQL (a throwaway server from scripts/postgres.sh).
+test-postgres:
+	@url=$$(./scripts/postgres.sh start) || exit 1; \
+	TESSERA_TEST_DATABASE_URL=$$url TESSERA_REQUIRE_POSTGRES=1 \
+		$(CARGO) nextest run -p tessera --no-fail-fast; status=$$?; \
+	./scripts/postgres.sh stop; exit $$status
 
 ## Fuzz the live API against its OpenAPI document (bounded examples per operation).
 schemathesis:

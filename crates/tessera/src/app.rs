@@ -20,6 +20,7 @@ use crate::engine::Engine;
 use crate::media::{Media, MediaConfig};
 use crate::net::{NetConfig, parse_dns_overrides};
 use crate::objects::Objects;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{DynStore, NewApiKey};
 
@@ -110,6 +111,12 @@ impl RunningApp {
 pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
     let store: DynStore = match &config.database {
         DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+        DatabaseUrl::Postgres(url) => {
+            let url = url.clone();
+            // Connecting blocks; keep it off the async workers.
+            let store = tokio::task::spawn_blocking(move || PostgresStore::connect(&url)).await??;
+            Arc::new(store)
+        }
     };
     store.migrate().await.context("applying migrations")?;
     Ok(store)

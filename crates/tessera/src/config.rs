@@ -179,6 +179,8 @@ impl fmt::Debug for Secret {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
+    /// A `postgres://` URL (it may hold a password: never print it whole).
+    Postgres(String),
 }
 
 /// The resolved configuration every part of the app reads.
@@ -317,6 +319,7 @@ impl Config {
     pub fn database_description(&self) -> String {
         match &self.database {
             DatabaseUrl::Sqlite(path) => path.display().to_string(),
+            DatabaseUrl::Postgres(url) => redact_password(url),
         }
     }
 
@@ -364,9 +367,23 @@ fn parse_database_url(raw: Option<&str>, data_dir: &Path) -> anyhow::Result<Data
         return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
     }
     if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        bail!("PostgreSQL is not supported by this build yet; use sqlite://PATH");
+        raw.parse::<postgres::Config>()
+            .map_err(|e| anyhow::anyhow!("database_url is not a valid PostgreSQL URL: {e}"))?;
+        return Ok(DatabaseUrl::Postgres(raw.to_owned()));
     }
-    bail!("database_url must start with sqlite://")
+    bail!("database_url must start with sqlite:// or postgres://")
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:•••@host/db`.
+fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("•••"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "postgres://…".into(),
+    }
 }
 
 fn parse_object_store(raw: Option<&str>, data_dir: &Path) -> anyhow::Result<PathBuf> {

@@ -10,6 +10,7 @@
 
 #[cfg(test)]
 pub mod conformance;
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 

@@ -295,11 +295,8 @@ fn assert_error_shape(answer: &Value) {
     );
 }
 
-/// Direct look at the database file: the test's only peek behind the API.
 fn count_rows(app: &TestApp, table: &str) -> i64 {
-    let db = rusqlite::Connection::open(app.data_dir.path().join("tessera.db")).unwrap();
-    db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
+    crate::support::count_rows(app.data_dir.path(), table)
 }
 
 #[tokio::test]
@@ -349,12 +346,14 @@ async fn the_webhook_secret_is_shown_once_then_masked() {
 #[tokio::test]
 async fn keys_created_on_the_command_line_authenticate_against_the_same_data_dir() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["keys", "create", "--name", "ci", "--data-dir"])
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+    cmd.args(["keys", "create", "--name", "ci", "--data-dir"])
         .arg(dir.path())
-        .env_remove("TESSERA_BOOTSTRAP_API_KEY")
-        .output()
-        .unwrap();
+        .env_remove("TESSERA_BOOTSTRAP_API_KEY");
+    if let Some(url) = crate::support::database_url(dir.path()) {
+        cmd.env("TESSERA_DATABASE_URL", url);
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",

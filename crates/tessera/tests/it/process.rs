@@ -25,6 +25,7 @@ impl ServerProcess {
             .env("TESSERA_BOOTSTRAP_API_KEY", API_KEY)
             .env("TESSERA_ALLOW_PRIVATE_TARGETS", "127.0.0.0/8")
             .env("RUST_LOG", "tessera=info")
+            .envs(crate::support::database_url(data_dir).map(|u| ("TESSERA_DATABASE_URL", u)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {

@@ -27,9 +27,50 @@ pub struct TestApp {
     app: Option<RunningApp>,
 }
 
+/// With `TESSERA_TEST_DATABASE_URL` set, the suite runs on PostgreSQL: each
+/// data directory gets a schema of its own (remembered in the directory, so a
+/// restart on it finds its data again). `None` means SQLite in the directory.
+pub fn database_url(data_dir: &std::path::Path) -> Option<String> {
+    let url = std::env::var("TESSERA_TEST_DATABASE_URL").ok()?;
+    let marker = data_dir.join("postgres-schema");
+    let schema = match std::fs::read_to_string(&marker) {
+        Ok(schema) => schema,
+        Err(_) => {
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            // A synchronous client: keep it off the async runtime's threads.
+            let (u, s) = (url.clone(), schema.clone());
+            std::thread::spawn(move || tessera::store::postgres::create_schema(&u, &s))
+                .join()
+                .unwrap()
+                .expect("the test schema is created");
+            std::fs::write(&marker, &schema).unwrap();
+            schema
+        }
+    };
+    Some(tessera::store::postgres::url_with_schema(&url, &schema))
+}
+
+/// Rows in `table` of the app's database: the tests' only peek behind the API.
+pub fn count_rows(data_dir: &std::path::Path, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    match database_url(data_dir) {
+        Some(url) => std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            client.query_one(&sql, &[]).unwrap().get::<_, i64>(0)
+        })
+        .join()
+        .unwrap(),
+        None => rusqlite::Connection::open(data_dir.join("tessera.db"))
+            .unwrap()
+            .query_row(&sql, [], |r| r.get(0))
+            .unwrap(),
+    }
+}
+
 /// Settings a test may change before the app starts.
 pub fn test_layer(data_dir: &std::path::Path) -> Layer {
     Layer {
+        database_url: database_url(data_dir),
         listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(data_dir.to_path_buf()),
         bootstrap_api_key: Some(API_KEY.into()),

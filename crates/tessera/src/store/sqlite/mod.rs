@@ -128,17 +128,17 @@ impl<T> SqlContext<T> for rusqlite::Result<T> {
     }
 }
 
-pub(super) fn parse_id<T: std::str::FromStr>(s: &str) -> StoreResult<T> {
+pub(in crate::store) fn parse_id<T: std::str::FromStr>(s: &str) -> StoreResult<T> {
     s.parse()
         .map_err(|_| StoreError::Internal(anyhow::anyhow!("corrupt id in database: {s:?}")))
 }
 
-pub(super) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
+pub(in crate::store) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
     serde_json::from_str(s)
         .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("corrupt JSON column")))
 }
 
-pub(super) fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+pub(in crate::store) fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Internal(e.into()))
 }
 

@@ -1,0 +1,420 @@
+//! The webhook outbox: events, their deliveries (one per destination URL) and
+//! the attempts made for each delivery.
+
+use super::compat::{Conn, OptionalExtension, Row};
+
+use super::{SqlContext, from_json, parse_id, to_json};
+use crate::domain::address::destination_key;
+use crate::domain::ids::{DeliveryId, UserId};
+use crate::store::{
+    AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryRecord, DeliveryStatus,
+    DestinationRoom, NewEvent, NextState, OutboxStats, StoreError, StoreResult,
+};
+
+/// Insert the event and one pending delivery per destination. A run's later
+/// event to a URL waits for the run's latest earlier delivery to that URL.
+pub fn insert_event(tx: &Conn, e: &NewEvent) -> StoreResult<Vec<DeliveryId>> {
+    let flag = e.body.flag();
+    tx.execute(
+        "INSERT INTO webhook_events (id, user_id, run_id, flag, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        (
+            e.id.to_string(),
+            e.user_id.to_string(),
+            e.run_id.map(|r| r.to_string()),
+            flag,
+            to_json(&e.body)?,
+            e.created_at,
+        ),
+    )
+    .sql("insert event")?;
+    let mut ids = Vec::with_capacity(e.destinations.len());
+    for url in &e.destinations {
+        let after: Option<String> = match e.run_id {
+            Some(run) => tx
+                .query_row(
+                    "SELECT id FROM webhook_deliveries WHERE run_id = ?1 AND url = ?2 ORDER BY id DESC LIMIT 1",
+                    (run.to_string(), url),
+                    |r| r.get(0),
+                )
+                .optional()
+                .sql("find previous delivery")?,
+            None => None,
+        };
+        let id = DeliveryId::new();
+        let destination = url::Url::parse(url)
+            .map(|u| destination_key(&u))
+            .unwrap_or_else(|_| url.clone());
+        tx.execute(
+            "INSERT INTO webhook_deliveries (id, event_id, user_id, run_id, flag, url, status, attempts_allowed,
+                                             next_attempt_at, after_id, created_at, updated_at, destination)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?8, ?8, ?10)",
+            (
+                id.to_string(),
+                e.id.to_string(),
+                e.user_id.to_string(),
+                e.run_id.map(|r| r.to_string()),
+                flag,
+                url,
+                e.attempts_allowed,
+                e.created_at,
+                after,
+                destination,
+            ),
+        )
+        .sql("insert delivery")?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// How many due rows one claim looks at, per row it may return: enough that
+/// per-destination caps rarely leave the batch short.
+const CANDIDATES_PER_SLOT: u32 = 4;
+
+pub fn claim(
+    tx: &Conn,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+    room: &DestinationRoom,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    // Saturated destinations are skipped outright, so a dead receiver's
+    // backlog can never fill a batch; the others get at most their room.
+    let saturated: Vec<&String> = room
+        .busy
+        .iter()
+        .filter(|(_, r)| **r == 0)
+        .map(|(d, _)| d)
+        .collect();
+    let partial: serde_json::Map<String, serde_json::Value> = room
+        .busy
+        .iter()
+        .filter(|(_, r)| **r > 0)
+        .map(|(d, r)| (d.clone(), (*r).into()))
+        .collect();
+    let mut stmt = tx
+        .prepare_cached(
+            "WITH candidates AS (
+                SELECT d.id, d.next_attempt_at, d.destination FROM webhook_deliveries d
+                WHERE d.status = 'pending' AND d.next_attempt_at <= ?2
+                  AND (d.lease_until IS NULL OR d.lease_until < ?2)
+                  AND d.destination NOT IN (SELECT jsonb_array_elements_text(?5::text::jsonb))
+                  AND (d.after_id IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM webhook_deliveries p WHERE p.id = d.after_id AND p.status = 'pending'))
+                ORDER BY d.next_attempt_at LIMIT ?8
+                FOR UPDATE OF d SKIP LOCKED
+             ), ranked AS (
+                SELECT id, next_attempt_at, destination,
+                       ROW_NUMBER() OVER (PARTITION BY destination ORDER BY next_attempt_at, id) AS nth
+                FROM candidates
+             )
+             UPDATE webhook_deliveries SET lease_owner = ?1, lease_until = ?3
+             WHERE id IN (
+                SELECT id FROM ranked
+                WHERE nth <= COALESCE((SELECT value::bigint FROM jsonb_each_text(?6::text::jsonb) WHERE key = destination), ?7)
+                ORDER BY next_attempt_at LIMIT ?4)
+             RETURNING id, event_id, user_id, url, attempt_count, attempts_allowed, destination",
+        )
+        .sql("prepare claim deliveries")?;
+    let claimed = stmt
+        .query_map(
+            (
+                owner,
+                now,
+                lease_until,
+                limit,
+                to_json(&saturated)?,
+                to_json(&partial)?,
+                room.per_destination.max(1),
+                limit.saturating_mul(CANDIDATES_PER_SLOT),
+            ),
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, u32>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            },
+        )
+        .sql("claim deliveries")?
+        .collect::<super::compat::Result<Vec<_>>>()
+        .sql("read claimed deliveries")?;
+    let mut event_stmt = tx
+        .prepare_cached("SELECT body FROM webhook_events WHERE id = ?1")
+        .sql("prepare read event")?;
+    claimed
+        .into_iter()
+        .map(
+            |(id, event_id, user_id, url, attempt_count, attempts_allowed, destination)| {
+                let body: String = event_stmt
+                    .query_row([&event_id], |r| r.get(0))
+                    .sql("read event")?;
+                Ok(ClaimedDelivery {
+                    id: parse_id(&id)?,
+                    event_id: parse_id(&event_id)?,
+                    user_id: parse_id(&user_id)?,
+                    url,
+                    destination,
+                    body: from_json(&body)?,
+                    attempt_count,
+                    attempts_allowed,
+                })
+            },
+        )
+        .collect()
+}
+pub fn record_attempt(
+    tx: &Conn,
+    id: DeliveryId,
+    owner: &str,
+    a: &AttemptRecord,
+    next: NextState,
+) -> StoreResult<()> {
+    // The attempt happened whoever holds the lease now, so it is always
+    // recorded; the state change only applies while this owner holds it.
+    let attempt_no: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM webhook_attempts WHERE delivery_id = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .sql("next attempt number")?;
+    tx.execute(
+        "INSERT INTO webhook_attempts (delivery_id, attempt_no, started_at, duration_ms, status_code, error,
+                                       error_detail, response_snippet, truncated, request_headers,
+                                       response_headers, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        (
+            id.to_string(),
+            attempt_no,
+            a.started_at,
+            a.duration_ms,
+            a.status_code,
+            &a.error,
+            &a.error_detail,
+            &a.response_snippet,
+            a.truncated,
+            to_json(&a.request_headers)?,
+            to_json(&a.response_headers)?,
+            &a.reason,
+        ),
+    )
+    .sql("insert attempt")?;
+    let (status, next_at) = match next {
+        NextState::Succeeded => (DeliveryStatus::Succeeded, None),
+        NextState::Failed => (DeliveryStatus::Failed, None),
+        NextState::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+    };
+    tx.execute(
+        "UPDATE webhook_deliveries SET status = ?3, next_attempt_at = ?4, attempt_count = attempt_count + 1,
+                lease_owner = NULL, lease_until = NULL, updated_at = ?5
+         WHERE id = ?1 AND lease_owner = ?2",
+        (id.to_string(), owner, status.as_str(), next_at, a.started_at + a.duration_ms),
+    )
+    .sql("update delivery")?;
+    Ok(())
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, event_id, flag, run_id, url, status, attempt_count, next_attempt_at, created_at";
+
+/// Text columns, attempt count, next attempt time, creation time.
+type DeliveryRow = (Vec<Option<String>>, u32, Option<i64>, i64);
+
+fn delivery_row(r: &Row) -> super::compat::Result<DeliveryRow> {
+    let text = (0..6)
+        .map(|i| r.get(i))
+        .collect::<super::compat::Result<Vec<Option<String>>>>()?;
+    Ok((text, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+fn delivery_from(
+    (text, attempt_count, next_attempt_at, created_at): (
+        Vec<Option<String>>,
+        u32,
+        Option<i64>,
+        i64,
+    ),
+) -> StoreResult<DeliveryRecord> {
+    let req = |i: usize| {
+        text[i].clone().ok_or_else(|| {
+            StoreError::Internal(anyhow::anyhow!(
+                "delivery row has NULL in a required column"
+            ))
+        })
+    };
+    let status = req(5)?;
+    Ok(DeliveryRecord {
+        id: parse_id(&req(0)?)?,
+        event_id: parse_id(&req(1)?)?,
+        flag: req(2)?,
+        run_id: text[3].as_deref().map(parse_id).transpose()?,
+        url: req(4)?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| {
+            StoreError::Internal(anyhow::anyhow!("unknown delivery status {status:?}"))
+        })?,
+        attempt_count,
+        next_attempt_at,
+        created_at,
+    })
+}
+
+pub fn list(conn: &Conn, user: UserId, f: &DeliveryFilter) -> StoreResult<Vec<DeliveryRecord>> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries
+         WHERE user_id = ?1 AND (?2::text IS NULL OR status = ?2) AND (?3::text IS NULL OR run_id = ?3)
+           AND (?4::text IS NULL OR flag = ?4) AND (?5::text IS NULL OR id < ?5)
+         ORDER BY id DESC LIMIT ?6"
+    );
+    let mut stmt = conn.prepare_cached(&sql).sql("prepare list deliveries")?;
+    let rows = stmt
+        .query_map(
+            (
+                user.to_string(),
+                f.status.map(|s| s.as_str()),
+                f.run_id.map(|r| r.to_string()),
+                &f.flag,
+                f.before.map(|b| b.to_string()),
+                f.limit,
+            ),
+            delivery_row,
+        )
+        .sql("list deliveries")?;
+    rows.map(|r| r.sql("read delivery").and_then(delivery_from))
+        .collect()
+}
+
+pub fn get(
+    conn: &Conn,
+    user: UserId,
+    id: DeliveryId,
+) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
+    let sql =
+        format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?1 AND user_id = ?2");
+    let Some(row) = conn
+        .query_row(&sql, (id.to_string(), user.to_string()), delivery_row)
+        .optional()
+        .sql("read delivery")?
+    else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT started_at, duration_ms, status_code, error, error_detail, response_snippet, truncated,
+                    request_headers, response_headers, reason
+             FROM webhook_attempts WHERE delivery_id = ?1 ORDER BY attempt_no",
+        )
+        .sql("prepare attempts")?;
+    let rows = stmt
+        .query_map([id.to_string()], |r| {
+            Ok((
+                AttemptRecord {
+                    started_at: r.get(0)?,
+                    duration_ms: r.get(1)?,
+                    status_code: r.get(2)?,
+                    error: r.get(3)?,
+                    error_detail: r.get(4)?,
+                    response_snippet: r.get(5)?,
+                    truncated: r.get(6)?,
+                    request_headers: Vec::new(),
+                    response_headers: Vec::new(),
+                    reason: r.get(9)?,
+                },
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })
+        .sql("read attempts")?
+        .collect::<super::compat::Result<Vec<_>>>()
+        .sql("read attempts")?;
+    let headers = |json: Option<String>| -> StoreResult<Vec<(String, String)>> {
+        json.map(|j| from_json(&j))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    let attempts = rows
+        .into_iter()
+        .map(|(mut a, request, response)| {
+            a.request_headers = headers(request)?;
+            a.response_headers = headers(response)?;
+            Ok(a)
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Some((delivery_from(row)?, attempts)))
+}
+
+pub fn retry_now(tx: &Conn, user: UserId, id: DeliveryId, now: i64) -> StoreResult<()> {
+    let n = tx
+        .execute(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?3,
+                    attempts_allowed = CASE WHEN status = 'pending'
+                        THEN GREATEST(attempts_allowed, attempt_count + 1) ELSE attempt_count + 1 END,
+                    updated_at = ?3
+             WHERE id = ?1 AND user_id = ?2 AND (status != 'pending' OR lease_until IS NULL OR lease_until < ?3)",
+            (id.to_string(), user.to_string(), now),
+        )
+        .sql("retry delivery")?;
+    if n == 0 {
+        let exists: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM webhook_deliveries WHERE id = ?1 AND user_id = ?2",
+                (id.to_string(), user.to_string()),
+                |r| r.get(0),
+            )
+            .optional()
+            .sql("find delivery")?;
+        return Err(match exists {
+            Some(_) => StoreError::Conflict("the delivery is being attempted right now".into()),
+            None => StoreError::NotFound,
+        });
+    }
+    Ok(())
+}
+
+pub fn stats(conn: &Conn) -> StoreResult<OutboxStats> {
+    conn.query_row(
+        "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE status = 'pending'",
+        (),
+        |r| {
+            Ok(OutboxStats {
+                pending: r.get::<_, i64>(0)? as u64,
+                oldest_pending_created_at: r.get(1)?,
+            })
+        },
+    )
+    .sql("outbox stats")
+}
+
+pub fn prune(tx: &Conn, before: i64) -> StoreResult<u64> {
+    tx.execute(
+        "DELETE FROM webhook_attempts WHERE delivery_id IN (
+            SELECT id FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?1)",
+        [before],
+    )
+    .sql("prune attempts")?;
+    // A later delivery of the same run may point at a pruned one.
+    tx.execute(
+        "UPDATE webhook_deliveries SET after_id = NULL WHERE after_id IN (
+            SELECT id FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?1)",
+        [before],
+    )
+    .sql("unlink pruned deliveries")?;
+    let n = tx
+        .execute(
+            "DELETE FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?1",
+            [before],
+        )
+        .sql("prune deliveries")?;
+    tx.execute(
+        "DELETE FROM webhook_events WHERE created_at < ?1
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
+        [before],
+    )
+    .sql("prune events")?;
+    Ok(n as u64)
+}
