@@ -12,6 +12,7 @@
 pub mod conformance;
 pub mod postgres;
 pub mod records;
+pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -2,31 +2,23 @@
 //! serialises writers anyway, and one connection avoids `SQLITE_BUSY`) and a
 //! few reader connections under WAL. Every call runs on Tokio's blocking pool.
 
-mod accounts;
-mod dashboard;
-mod outbox;
-mod runs;
-mod triggers;
-mod youtube;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::types::{Value as SqliteValue, ValueRef};
+use rusqlite::{Connection, OpenFlags};
 
-use super::*;
+use super::sql::{self, Backend, Db, Dialect, Row, SqlContext, SqlStore, Value};
+use super::{StoreError, StoreResult};
 
-/// Migrations in order; the position + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../../migrations/sqlite/0002_dashboard.sql"),
-];
 const READERS: usize = 4;
 
-pub struct SqliteStore {
+/// The SQLite store.
+pub type SqliteStore = SqlStore<Sqlite>;
+
+pub struct Sqlite {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: AtomicUsize,
@@ -49,18 +41,22 @@ impl SqliteStore {
                 .map(Mutex::new)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(SqliteStore {
+        Ok(SqlStore(Sqlite {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(readers),
             next_reader: AtomicUsize::new(0),
-        })
+        }))
     }
+}
 
-    /// Run `f` in one write transaction on the blocking pool.
+impl Backend for Sqlite {
+    type Conn = Connection;
+
+    /// One IMMEDIATE transaction on the writer, on the blocking pool.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let writer = self.writer.clone();
         blocking(move || {
@@ -77,7 +73,7 @@ impl SqliteStore {
         .await
     }
 
-    /// Run `f` on a reader connection.
+    /// A reader connection (WAL: it sees the last commit).
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -92,6 +88,17 @@ impl SqliteStore {
             f(&conn)
         })
         .await
+    }
+
+    fn lock_migrations(_: &Connection) -> StoreResult<()> {
+        // The writer connection is the only writer: nothing to race.
+        Ok(())
+    }
+
+    fn apply(conn: &Connection, script: &str) -> StoreResult<()> {
+        conn.execute_batch(script)
+            .map_err(db_error)
+            .sql("apply migration")
     }
 }
 
@@ -117,495 +124,76 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| StoreError::Internal(anyhow::anyhow!("store task failed: {e}")))?
 }
 
-/// Context for SQL errors, so a failure says which statement failed.
-pub(super) trait SqlContext<T> {
-    fn sql(self, what: &'static str) -> StoreResult<T>;
-}
+impl Db for Connection {
+    const DIALECT: Dialect = Dialect::Sqlite;
 
-impl<T> SqlContext<T> for rusqlite::Result<T> {
-    fn sql(self, what: &'static str) -> StoreResult<T> {
-        self.map_err(|e| StoreError::Internal(anyhow::Error::new(e).context(what)))
-    }
-}
-
-pub(in crate::store) fn parse_id<T: std::str::FromStr>(s: &str) -> StoreResult<T> {
-    s.parse()
-        .map_err(|_| StoreError::Internal(anyhow::anyhow!("corrupt id in database: {s:?}")))
-}
-
-pub(in crate::store) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
-    serde_json::from_str(s)
-        .map_err(|e| StoreError::Internal(anyhow::Error::new(e).context("corrupt JSON column")))
-}
-
-pub(in crate::store) fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Internal(e.into()))
-}
-
-fn schema_version(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")?;
-    let v: Option<i64> = conn
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-            r.get(0)
-        })
-        .optional()?
-        .flatten();
-    Ok(v.unwrap_or(0) as usize)
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn migrate(&self) -> StoreResult<()> {
-        self.write(|tx| {
-            let current = schema_version(tx).sql("read schema version")?;
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-                tx.execute_batch(sql).sql("apply migration")?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-                    (i as i64 + 1, chrono::Utc::now().timestamp_millis()),
-                )
-                .sql("record migration")?;
-            }
-            Ok(())
-        })
-        .await
+    fn query_values(&self, sql: &str, params: Vec<Value>) -> sql::Result<Vec<Row>> {
+        let mut stmt = self.prepare_cached(sql).map_err(db_error)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(
+                params.into_iter().map(to_sqlite),
+            ))
+            .map_err(db_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_error)? {
+            let values = (0..columns)
+                .map(|i| row.get_ref(i).map(from_sqlite))
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_error)?;
+            out.push(Row(values));
+        }
+        Ok(out)
     }
 
-    async fn ready(&self) -> StoreResult<()> {
-        self.read(|conn| {
-            let v: Option<i64> = conn
-                .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-                    r.get(0)
-                })
-                .sql("read schema version")?;
-            if v.unwrap_or(0) as usize != MIGRATIONS.len() {
-                return Err(StoreError::Internal(anyhow::anyhow!(
-                    "migrations not applied"
-                )));
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn setting_or_init(&self, name: &str, init: &str) -> StoreResult<String> {
-        let (name, init) = (name.to_owned(), init.to_owned());
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
-                (&name, &init),
-            )
-            .sql("init setting")?;
-            tx.query_row("SELECT value FROM settings WHERE name = ?1", [&name], |r| {
-                r.get(0)
+    fn execute_values(&self, sql: &str, params: Vec<Value>) -> sql::Result<usize> {
+        self.prepare_cached(sql)
+            .and_then(|mut stmt| {
+                stmt.execute(rusqlite::params_from_iter(
+                    params.into_iter().map(to_sqlite),
+                ))
             })
-            .sql("read setting")
-        })
-        .await
+            .map_err(db_error)
     }
+}
 
-    async fn default_user(&self, now: i64) -> StoreResult<UserId> {
-        self.write(move |tx| accounts::default_user(tx, now)).await
+fn to_sqlite(v: Value) -> SqliteValue {
+    match v {
+        Value::Null => SqliteValue::Null,
+        Value::Int(i) => SqliteValue::Integer(i),
+        Value::Bool(b) => SqliteValue::Integer(i64::from(b)),
+        Value::Real(r) => SqliteValue::Real(r),
+        Value::Text(s) => SqliteValue::Text(s),
     }
-    async fn create_user(&self, now: i64) -> StoreResult<UserId> {
-        self.write(move |tx| accounts::create_user(tx, now)).await
-    }
-    async fn count_api_keys(&self) -> StoreResult<u64> {
-        self.read(|c| {
-            c.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get::<_, i64>(0))
-                .sql("count keys")
-                .map(|n| n as u64)
-        })
-        .await
-    }
-    async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyRecord> {
-        self.write(move |tx| accounts::create_api_key(tx, key))
-            .await
-    }
-    async fn authenticate(&self, key_hash: &str, now: i64) -> StoreResult<Option<ApiKeyRecord>> {
-        let hash = key_hash.to_owned();
-        let found = self.read(move |c| accounts::key_by_hash(c, &hash)).await?;
-        // Record the use at most once a minute per key: authentication is on
-        // every request and must not turn every read into a write.
-        if let Some(key) = &found
-            && key.last_used_at.is_none_or(|t| now - t > 60_000)
-        {
-            let id = key.id;
-            self.write(move |tx| accounts::touch_key(tx, id, now))
-                .await?;
-        }
-        Ok(found)
-    }
-    async fn webhook_secret(&self, user: UserId) -> StoreResult<Option<String>> {
-        self.read(move |c| accounts::webhook_secret(c, user)).await
-    }
-    async fn set_webhook_secret(
-        &self,
-        user: UserId,
-        secret: Option<&str>,
-        _now: i64,
-    ) -> StoreResult<()> {
-        let secret = secret.map(str::to_owned);
-        self.write(move |tx| accounts::set_webhook_secret(tx, user, secret))
-            .await
-    }
-    async fn signing_keys(&self, user: UserId, init: &str, now: i64) -> StoreResult<SigningKeys> {
-        // Almost always the key exists: answer from a reader, write only the first time.
-        if let Some(keys) = self
-            .read(move |c| accounts::stored_signing_keys(c, user, now))
-            .await?
-        {
-            return Ok(keys);
-        }
-        let init = init.to_owned();
-        self.write(move |tx| accounts::signing_keys(tx, user, &init, now))
-            .await
-    }
+}
 
-    async fn create_agent(&self, agent: &AgentRecord) -> StoreResult<()> {
-        let agent = agent.clone();
-        self.write(move |tx| runs::insert_agent(tx, &agent)).await
-    }
-    async fn agent(&self, user: UserId, id: AgentId) -> StoreResult<Option<AgentRecord>> {
-        self.read(move |c| runs::agent(c, user, id)).await
-    }
-    async fn update_agent(&self, agent: &AgentRecord) -> StoreResult<()> {
-        let agent = agent.clone();
-        self.write(move |tx| runs::update_agent(tx, &agent)).await
-    }
-    async fn delete_agent(&self, user: UserId, id: AgentId, now: i64) -> StoreResult<()> {
-        self.write(move |tx| runs::delete_agent(tx, user, id, now))
-            .await
-    }
-    async fn list_agents(
-        &self,
-        user: UserId,
-        before: Option<AgentId>,
-        limit: u32,
-    ) -> StoreResult<Vec<AgentRecord>> {
-        self.read(move |c| runs::list_agents(c, user, before, limit))
-            .await
-    }
-    async fn create_run(&self, run: &RunRecord) -> StoreResult<()> {
-        let run = run.clone();
-        self.write(move |tx| runs::insert_run(tx, &run)).await
-    }
-    async fn run(&self, user: UserId, id: RunId) -> StoreResult<Option<RunRecord>> {
-        self.read(move |c| runs::run(c, Some(user), id)).await
-    }
-    async fn claim_runs(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<RunRecord>> {
-        let owner = owner.to_owned();
-        self.write(move |tx| runs::claim(tx, &owner, now, lease_until, limit))
-            .await
-    }
-    async fn check_in_run(
-        &self,
-        id: RunId,
-        owner: &str,
-        lease_until: Option<i64>,
-    ) -> StoreResult<RunControl> {
-        let owner = owner.to_owned();
-        match lease_until {
-            Some(until) => {
-                self.write(move |tx| runs::check_in(tx, id, &owner, Some(until)))
-                    .await
-            }
-            None => {
-                self.read(move |c| runs::check_in(c, id, &owner, None))
-                    .await
-            }
+fn from_sqlite(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            Value::Text(String::from_utf8_lossy(t).into_owned())
         }
     }
-    async fn release_run(&self, id: RunId, owner: &str) -> StoreResult<()> {
-        let owner = owner.to_owned();
-        self.write(move |tx| runs::release(tx, id, &owner)).await
-    }
-    async fn list_runs(&self, user: UserId, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
-        let filter = filter.clone();
-        self.read(move |c| runs::list(c, user, &filter)).await
-    }
-    async fn cancel_run(
-        &self,
-        user: UserId,
-        id: RunId,
-        now: i64,
-        finished_event: NewEvent,
-    ) -> StoreResult<CancelOutcome> {
-        self.write(move |tx| {
-            let outcome = runs::cancel(tx, user, id, now)?;
-            if outcome == CancelOutcome::Cancelled {
-                outbox::insert_event(tx, &finished_event)?;
-            }
-            Ok(outcome)
-        })
-        .await
-    }
-    async fn resume_run(&self, user: UserId, id: RunId, now: i64) -> StoreResult<()> {
-        self.write(move |tx| runs::resume(tx, user, id, now)).await
-    }
-    async fn render_files(&self, user: UserId, id: RenderId) -> StoreResult<Option<FileRef>> {
-        self.read(move |c| runs::render_files(c, user, id)).await
-    }
-    async fn start_run(&self, update: RunStarted, event: NewEvent) -> StoreResult<bool> {
-        self.write(move |tx| {
-            if !runs::mark_started(tx, &update)? {
-                return Ok(false);
-            }
-            outbox::insert_event(tx, &event)?;
-            Ok(true)
-        })
-        .await
-    }
-    async fn finish_run(&self, update: RunFinished, event: NewEvent) -> StoreResult<bool> {
-        self.write(move |tx| {
-            if !runs::mark_finished(tx, &update)? {
-                return Ok(false);
-            }
-            outbox::insert_event(tx, &event)?;
-            Ok(true)
-        })
-        .await
-    }
+}
 
-    async fn enqueue_event(&self, event: NewEvent) -> StoreResult<Vec<DeliveryId>> {
-        self.write(move |tx| outbox::insert_event(tx, &event)).await
-    }
-    async fn claim_deliveries(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-        limit: u32,
-        room: &DestinationRoom,
-    ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let owner = owner.to_owned();
-        let room = room.clone();
-        self.write(move |tx| outbox::claim(tx, &owner, now, lease_until, limit, &room))
-            .await
-    }
-    async fn record_attempt(
-        &self,
-        delivery: DeliveryId,
-        owner: &str,
-        attempt: &AttemptRecord,
-        next: NextState,
-    ) -> StoreResult<()> {
-        let (owner, attempt) = (owner.to_owned(), attempt.clone());
-        self.write(move |tx| outbox::record_attempt(tx, delivery, &owner, &attempt, next))
-            .await
-    }
-    async fn list_deliveries(
-        &self,
-        user: UserId,
-        filter: &DeliveryFilter,
-    ) -> StoreResult<Vec<DeliveryRecord>> {
-        let filter = filter.clone();
-        self.read(move |c| outbox::list(c, user, &filter)).await
-    }
-    async fn delivery(
-        &self,
-        user: UserId,
-        id: DeliveryId,
-    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
-        self.read(move |c| outbox::get(c, user, id)).await
-    }
-    async fn retry_delivery(&self, user: UserId, id: DeliveryId, now: i64) -> StoreResult<()> {
-        self.write(move |tx| outbox::retry_now(tx, user, id, now))
-            .await
-    }
-    async fn create_trigger(&self, trigger: &TriggerRecord) -> StoreResult<()> {
-        let trigger = trigger.clone();
-        self.write(move |tx| triggers::insert(tx, &trigger)).await
-    }
-    async fn trigger(&self, user: UserId, id: TriggerId) -> StoreResult<Option<TriggerRecord>> {
-        self.read(move |c| triggers::get(c, user, id)).await
-    }
-    async fn agent_triggers(
-        &self,
-        user: UserId,
-        agent: AgentId,
-    ) -> StoreResult<Vec<TriggerRecord>> {
-        self.read(move |c| triggers::of_agent(c, user, agent)).await
-    }
-    async fn delete_trigger(&self, user: UserId, id: TriggerId, now: i64) -> StoreResult<()> {
-        self.write(move |tx| triggers::delete(tx, user, id, now))
-            .await
-    }
-    async fn due_schedules(&self, now: i64, limit: u32) -> StoreResult<Vec<TriggerRecord>> {
-        self.read(move |c| triggers::due_schedules(c, now, limit))
-            .await
-    }
-    async fn fire_schedule(&self, fire: ScheduleFire) -> StoreResult<bool> {
-        self.write(move |tx| triggers::fire(tx, &fire)).await
-    }
-    async fn skip_schedule(
-        &self,
-        id: TriggerId,
-        next_run_at: Option<i64>,
-        error: Option<&str>,
-        now: i64,
-    ) -> StoreResult<()> {
-        let error = error.map(str::to_owned);
-        self.write(move |tx| triggers::skip(tx, id, next_run_at, error.as_deref(), now))
-            .await
-    }
-    async fn add_youtube_channels(&self, add: YoutubeAdd) -> StoreResult<TriggerId> {
-        self.write(move |tx| youtube::add(tx, &add)).await
-    }
-    async fn remove_youtube_channels(
-        &self,
-        user: UserId,
-        agent: AgentId,
-        channels: Vec<String>,
-        now: i64,
-    ) -> StoreResult<Vec<String>> {
-        self.write(move |tx| youtube::remove(tx, user, agent, &channels, now))
-            .await
-    }
-    async fn youtube_channels(
-        &self,
-        user: UserId,
-        agent: AgentId,
-    ) -> StoreResult<Vec<YoutubeChannelRecord>> {
-        self.read(move |c| youtube::of_agent(c, user, agent)).await
-    }
-    async fn claim_youtube_channels(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<ClaimedChannel>> {
-        let owner = owner.to_owned();
-        self.write(move |tx| youtube::claim(tx, &owner, now, lease_until, limit))
-            .await
-    }
-    async fn unseen_videos(
-        &self,
-        agent: AgentId,
-        channel_id: &str,
-        video_ids: Vec<String>,
-    ) -> StoreResult<Vec<String>> {
-        let channel_id = channel_id.to_owned();
-        self.read(move |c| youtube::unseen(c, agent, &channel_id, video_ids))
-            .await
-    }
-    async fn record_youtube_video(&self, video: YoutubeVideo) -> StoreResult<bool> {
-        self.write(move |tx| youtube::record_video(tx, &video))
-            .await
-    }
-    async fn finish_youtube_poll(&self, poll: YoutubePoll) -> StoreResult<()> {
-        self.write(move |tx| youtube::finish_poll(tx, &poll)).await
-    }
-    async fn lease_owners(&self) -> StoreResult<Vec<String>> {
-        self.read(|c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT lease_owner FROM runs WHERE lease_owner IS NOT NULL
-                     UNION SELECT lease_owner FROM webhook_deliveries WHERE lease_owner IS NOT NULL
-                     UNION SELECT lease_owner FROM youtube_channels WHERE lease_owner IS NOT NULL",
-                )
-                .sql("prepare lease owners")?;
-            let owners = stmt
-                .query_map([], |r| r.get(0))
-                .sql("lease owners")?
-                .collect::<rusqlite::Result<Vec<String>>>()
-                .sql("read lease owners")?;
-            Ok(owners)
-        })
-        .await
-    }
-    async fn expire_leases(&self, owner: &str) -> StoreResult<u64> {
-        let owner = owner.to_owned();
-        self.write(move |tx| {
-            let runs = tx
-                .execute(
-                    "UPDATE runs SET lease_until = 0 WHERE lease_owner = ?1",
-                    [&owner],
-                )
-                .sql("expire run leases")?;
-            let deliveries = tx
-                .execute(
-                    "UPDATE webhook_deliveries SET lease_until = 0 WHERE lease_owner = ?1",
-                    [&owner],
-                )
-                .sql("expire delivery leases")?;
-            let channels = tx
-                .execute(
-                    "UPDATE youtube_channels SET lease_until = 0 WHERE lease_owner = ?1",
-                    [&owner],
-                )
-                .sql("expire channel leases")?;
-            Ok((runs + deliveries + channels) as u64)
-        })
-        .await
-    }
-    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
-        self.read(outbox::stats).await
-    }
-    async fn run_counts(&self) -> StoreResult<Vec<(RunStatus, u64)>> {
-        self.read(runs::counts).await
-    }
-    async fn prune_deliveries(&self, before: i64) -> StoreResult<u64> {
-        self.write(move |tx| outbox::prune(tx, before)).await
-    }
-    async fn rotate_signing_key(
-        &self,
-        user: UserId,
-        new_key: &str,
-        previous_valid_until: i64,
-        now: i64,
-    ) -> StoreResult<SigningKeys> {
-        let new_key = new_key.to_owned();
-        self.write(move |tx| {
-            accounts::rotate_signing_key(tx, user, &new_key, previous_valid_until, now)
-        })
-        .await
-    }
-
-    async fn create_session(&self, token_hash: &str, session: &SessionRecord) -> StoreResult<()> {
-        let (hash, session) = (token_hash.to_owned(), session.clone());
-        self.write(move |tx| dashboard::create_session(tx, &hash, &session))
-            .await
-    }
-    async fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionRecord>> {
-        let hash = token_hash.to_owned();
-        self.read(move |c| dashboard::session(c, &hash, now)).await
-    }
-    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
-        let hash = token_hash.to_owned();
-        self.write(move |tx| dashboard::delete_session(tx, &hash))
-            .await
-    }
-    async fn prune_sessions(&self, now: i64) -> StoreResult<u64> {
-        self.write(move |tx| dashboard::prune_sessions(tx, now))
-            .await
-    }
-    async fn list_api_keys(&self, user: UserId) -> StoreResult<Vec<ApiKeyRecord>> {
-        self.read(move |c| dashboard::list_api_keys(c, user)).await
-    }
-    async fn revoke_api_key(&self, user: UserId, id: ApiKeyId, now: i64) -> StoreResult<()> {
-        self.write(move |tx| dashboard::revoke_api_key(tx, user, id, now))
-            .await
-    }
-    async fn activity(&self, user: UserId, since: i64) -> StoreResult<ActivitySummary> {
-        self.read(move |c| dashboard::activity(c, user, since))
-            .await
-    }
-    async fn list_triggers(&self, user: UserId) -> StoreResult<Vec<TriggerRecord>> {
-        self.read(move |c| triggers::of_user(c, user)).await
+fn db_error(e: rusqlite::Error) -> sql::Error {
+    let unique = matches!(
+        &e,
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation
+    );
+    sql::Error::Db {
+        source: Box::new(e),
+        unique,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::store::{DynStore, Store};
 
     async fn fresh() -> DynStore {
         let dir = std::env::temp_dir().join(format!("tessera-store-{}", uuid::Uuid::new_v4()));

@@ -1,12 +1,12 @@
 //! Users, API keys and per-user webhook credentials.
 
-use super::compat::{Conn, OptionalExtension};
+use super::{Db, OptionalExtension};
 
 use super::{SqlContext, parse_id};
 use crate::domain::ids::{ApiKeyId, UserId};
 use crate::store::{ApiKeyRecord, NewApiKey, SigningKeys, StoreError, StoreResult};
 
-pub fn create_user(tx: &Conn, now: i64) -> StoreResult<UserId> {
+pub fn create_user<C: Db>(tx: &C, now: i64) -> StoreResult<UserId> {
     let id = UserId::new();
     tx.execute(
         "INSERT INTO users (id, created_at) VALUES (?1, ?2)",
@@ -16,7 +16,7 @@ pub fn create_user(tx: &Conn, now: i64) -> StoreResult<UserId> {
     Ok(id)
 }
 
-pub fn default_user(tx: &Conn, now: i64) -> StoreResult<UserId> {
+pub fn default_user<C: Db>(tx: &C, now: i64) -> StoreResult<UserId> {
     let existing: Option<String> = tx
         .query_row(
             "SELECT id FROM users ORDER BY created_at, id LIMIT 1",
@@ -31,7 +31,7 @@ pub fn default_user(tx: &Conn, now: i64) -> StoreResult<UserId> {
     }
 }
 
-pub fn create_api_key(tx: &Conn, key: NewApiKey) -> StoreResult<ApiKeyRecord> {
+pub fn create_api_key<C: Db>(tx: &C, key: NewApiKey) -> StoreResult<ApiKeyRecord> {
     let id = ApiKeyId::new();
     let inserted = tx.execute(
         "INSERT INTO api_keys (id, user_id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -52,7 +52,7 @@ pub fn create_api_key(tx: &Conn, key: NewApiKey) -> StoreResult<ApiKeyRecord> {
     })
 }
 
-pub fn key_by_hash(conn: &Conn, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+pub fn key_by_hash<C: Db>(conn: &C, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
     let row = conn
         .query_row(
             "SELECT id, user_id, name, created_at, last_used_at FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
@@ -81,7 +81,7 @@ pub fn key_by_hash(conn: &Conn, hash: &str) -> StoreResult<Option<ApiKeyRecord>>
     .transpose()
 }
 
-pub fn touch_key(tx: &Conn, id: ApiKeyId, now: i64) -> StoreResult<()> {
+pub fn touch_key<C: Db>(tx: &C, id: ApiKeyId, now: i64) -> StoreResult<()> {
     tx.execute(
         "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
         (id.to_string(), now),
@@ -90,7 +90,7 @@ pub fn touch_key(tx: &Conn, id: ApiKeyId, now: i64) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn webhook_secret(conn: &Conn, user: UserId) -> StoreResult<Option<String>> {
+pub fn webhook_secret<C: Db>(conn: &C, user: UserId) -> StoreResult<Option<String>> {
     conn.query_row(
         "SELECT webhook_secret FROM users WHERE id = ?1",
         [user.to_string()],
@@ -101,7 +101,7 @@ pub fn webhook_secret(conn: &Conn, user: UserId) -> StoreResult<Option<String>> 
     .map(Option::flatten)
 }
 
-pub fn set_webhook_secret(tx: &Conn, user: UserId, secret: Option<String>) -> StoreResult<()> {
+pub fn set_webhook_secret<C: Db>(tx: &C, user: UserId, secret: Option<String>) -> StoreResult<()> {
     tx.execute(
         "UPDATE users SET webhook_secret = ?2 WHERE id = ?1",
         (user.to_string(), secret),
@@ -110,7 +110,7 @@ pub fn set_webhook_secret(tx: &Conn, user: UserId, secret: Option<String>) -> St
     Ok(())
 }
 
-pub fn signing_keys(tx: &Conn, user: UserId, init: &str, now: i64) -> StoreResult<SigningKeys> {
+pub fn signing_keys<C: Db>(tx: &C, user: UserId, init: &str, now: i64) -> StoreResult<SigningKeys> {
     tx.execute(
         "UPDATE users SET signing_key = ?2 WHERE id = ?1 AND signing_key IS NULL",
         (user.to_string(), init),
@@ -122,8 +122,8 @@ pub fn signing_keys(tx: &Conn, user: UserId, init: &str, now: i64) -> StoreResul
 
 /// The user's keys if the first one was already created (a read only: the
 /// dispatcher asks for them on every batch).
-pub fn stored_signing_keys(
-    conn: &Conn,
+pub fn stored_signing_keys<C: Db>(
+    conn: &C,
     user: UserId,
     now: i64,
 ) -> StoreResult<Option<SigningKeys>> {
@@ -145,8 +145,8 @@ pub fn stored_signing_keys(
     Ok(Some(SigningKeys { current, previous }))
 }
 
-pub fn rotate_signing_key(
-    tx: &Conn,
+pub fn rotate_signing_key<C: Db>(
+    tx: &C,
     user: UserId,
     new_key: &str,
     previous_valid_until: i64,

@@ -1,6 +1,6 @@
 //! Agents and runs, including the run lease.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use super::{Db, OptionalExtension, Row};
 use serde_json::json;
 
 use super::{SqlContext, from_json, parse_id, to_json};
@@ -29,7 +29,7 @@ fn graph_from_json(s: &str) -> StoreResult<AgentGraph> {
     })
 }
 
-pub fn insert_agent(tx: &Transaction<'_>, a: &AgentRecord) -> StoreResult<()> {
+pub fn insert_agent<C: Db>(tx: &C, a: &AgentRecord) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO agents (id, user_id, name, description, graph, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         (
@@ -48,7 +48,7 @@ pub fn insert_agent(tx: &Transaction<'_>, a: &AgentRecord) -> StoreResult<()> {
 
 const AGENT_COLUMNS: &str = "id, user_id, name, description, graph, created_at, updated_at";
 
-fn agent_row(r: &Row<'_>) -> rusqlite::Result<[Option<String>; 5]> {
+fn agent_row(r: &Row) -> super::Result<[Option<String>; 5]> {
     Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
 }
 
@@ -71,7 +71,7 @@ fn agent_from(
     })
 }
 
-pub fn agent(conn: &Connection, user: UserId, id: AgentId) -> StoreResult<Option<AgentRecord>> {
+pub fn agent<C: Db>(conn: &C, user: UserId, id: AgentId) -> StoreResult<Option<AgentRecord>> {
     let sql = format!(
         "SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1 AND user_id = ?2 AND deleted_at IS NULL"
     );
@@ -84,14 +84,14 @@ pub fn agent(conn: &Connection, user: UserId, id: AgentId) -> StoreResult<Option
     .transpose()
 }
 
-pub fn list_agents(
-    conn: &Connection,
+pub fn list_agents<C: Db>(
+    conn: &C,
     user: UserId,
     before: Option<AgentId>,
     limit: u32,
 ) -> StoreResult<Vec<AgentRecord>> {
     let sql = format!(
-        "SELECT {AGENT_COLUMNS} FROM agents WHERE user_id = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+        "SELECT {AGENT_COLUMNS} FROM agents WHERE user_id = ?1 AND deleted_at IS NULL AND (CAST(?2 AS TEXT) IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
     );
     let mut stmt = conn.prepare_cached(&sql).sql("prepare list agents")?;
     let rows = stmt
@@ -107,7 +107,7 @@ pub fn list_agents(
     .collect()
 }
 
-pub fn update_agent(tx: &Transaction<'_>, a: &AgentRecord) -> StoreResult<()> {
+pub fn update_agent<C: Db>(tx: &C, a: &AgentRecord) -> StoreResult<()> {
     let n = tx
         .execute(
             "UPDATE agents SET name = ?3, description = ?4, graph = ?5, updated_at = ?6
@@ -128,7 +128,7 @@ pub fn update_agent(tx: &Transaction<'_>, a: &AgentRecord) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn delete_agent(tx: &Transaction<'_>, user: UserId, id: AgentId, now: i64) -> StoreResult<()> {
+pub fn delete_agent<C: Db>(tx: &C, user: UserId, id: AgentId, now: i64) -> StoreResult<()> {
     let n = tx
         .execute(
             "UPDATE agents SET deleted_at = ?3 WHERE id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
@@ -141,7 +141,7 @@ pub fn delete_agent(tx: &Transaction<'_>, user: UserId, id: AgentId, now: i64) -
     Ok(())
 }
 
-pub fn insert_run(tx: &Transaction<'_>, run: &RunRecord) -> StoreResult<()> {
+pub fn insert_run<C: Db>(tx: &C, run: &RunRecord) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO runs (id, agent_id, user_id, status, sources, callback_url, graph, triggered_by, created_at, multi_input, trigger_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -176,7 +176,7 @@ struct RunRow {
     trigger_id: Option<String>,
 }
 
-fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
+fn run_row(r: &Row) -> super::Result<RunRow> {
     let mut text: [Option<String>; 12] = Default::default();
     for (i, slot) in text.iter_mut().enumerate() {
         *slot = r.get(i)?;
@@ -239,9 +239,10 @@ fn run_from(row: RunRow) -> StoreResult<RunRecord> {
     })
 }
 
-pub fn run(conn: &Connection, user: Option<UserId>, id: RunId) -> StoreResult<Option<RunRecord>> {
-    let sql =
-        format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2)");
+pub fn run<C: Db>(conn: &C, user: Option<UserId>, id: RunId) -> StoreResult<Option<RunRecord>> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR user_id = ?2)"
+    );
     conn.query_row(&sql, (id.to_string(), user.map(|u| u.to_string())), run_row)
         .optional()
         .sql("read run")?
@@ -249,17 +250,20 @@ pub fn run(conn: &Connection, user: Option<UserId>, id: RunId) -> StoreResult<Op
         .transpose()
 }
 
-pub fn claim(
-    tx: &Transaction<'_>,
+pub fn claim<C: Db>(
+    tx: &C,
     owner: &str,
     now: i64,
     lease_until: i64,
     limit: u32,
 ) -> StoreResult<Vec<RunRecord>> {
+    let lock = C::DIALECT.skip_locked("runs");
     let sql = format!(
         "UPDATE runs SET lease_owner = ?1, lease_until = ?3
          WHERE id IN (SELECT id FROM runs WHERE status IN ('queued', 'running')
-                      AND (lease_until IS NULL OR lease_until < ?2) ORDER BY created_at LIMIT ?4)
+                      AND (lease_until IS NULL OR lease_until < ?2) ORDER BY created_at LIMIT ?4
+                      {lock})
+           AND (lease_until IS NULL OR lease_until < ?2)
          RETURNING {RUN_COLUMNS}"
     );
     let mut stmt = tx.prepare_cached(&sql).sql("prepare claim runs")?;
@@ -274,8 +278,8 @@ pub fn claim(
 }
 
 /// Extend the lease (when `lease_until` is given) and report the run's control state.
-pub fn check_in(
-    conn: &Connection,
+pub fn check_in<C: Db>(
+    conn: &C,
     id: RunId,
     owner: &str,
     lease_until: Option<i64>,
@@ -308,7 +312,7 @@ pub fn check_in(
     })
 }
 
-pub fn release(tx: &Transaction<'_>, id: RunId, owner: &str) -> StoreResult<()> {
+pub fn release<C: Db>(tx: &C, id: RunId, owner: &str) -> StoreResult<()> {
     tx.execute(
         "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
         (id.to_string(), owner),
@@ -317,14 +321,15 @@ pub fn release(tx: &Transaction<'_>, id: RunId, owner: &str) -> StoreResult<()> 
     Ok(())
 }
 
-pub fn list(conn: &Connection, user: UserId, f: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+pub fn list<C: Db>(conn: &C, user: UserId, f: &RunFilter) -> StoreResult<Vec<RunRecord>> {
     let statuses: Vec<&str> = f.statuses.iter().map(|s| s.as_str()).collect();
+    let statuses_in = C::DIALECT.json_array_elements("?3");
     let sql = format!(
         "SELECT {RUN_COLUMNS} FROM runs
-         WHERE user_id = ?1 AND (?2 IS NULL OR agent_id = ?2) AND (?8 IS NULL OR trigger_id = ?8)
-           AND (?3 = '[]' OR status IN (SELECT value FROM json_each(?3)))
-           AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5)
-           AND (?6 IS NULL OR id < ?6)
+         WHERE user_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR agent_id = ?2) AND (CAST(?8 AS TEXT) IS NULL OR trigger_id = ?8)
+           AND (?3 = '[]' OR status IN ({statuses_in}))
+           AND (CAST(?4 AS BIGINT) IS NULL OR created_at >= ?4) AND (CAST(?5 AS BIGINT) IS NULL OR created_at < ?5)
+           AND (CAST(?6 AS TEXT) IS NULL OR id < ?6)
          ORDER BY id DESC LIMIT ?7"
     );
     let mut stmt = conn.prepare_cached(&sql).sql("prepare list runs")?;
@@ -346,12 +351,7 @@ pub fn list(conn: &Connection, user: UserId, f: &RunFilter) -> StoreResult<Vec<R
     rows.map(|r| r.sql("read run").and_then(run_from)).collect()
 }
 
-pub fn cancel(
-    tx: &Transaction<'_>,
-    user: UserId,
-    id: RunId,
-    now: i64,
-) -> StoreResult<CancelOutcome> {
+pub fn cancel<C: Db>(tx: &C, user: UserId, id: RunId, now: i64) -> StoreResult<CancelOutcome> {
     let row: Option<(String, Option<i64>)> = tx
         .query_row(
             "SELECT status, lease_until FROM runs WHERE id = ?1 AND user_id = ?2",
@@ -388,7 +388,7 @@ pub fn cancel(
     }
 }
 
-pub fn resume(tx: &Transaction<'_>, user: UserId, id: RunId, now: i64) -> StoreResult<()> {
+pub fn resume<C: Db>(tx: &C, user: UserId, id: RunId, now: i64) -> StoreResult<()> {
     let n = tx
         .execute(
             "UPDATE runs SET status = 'queued', attempt = attempt + 1, cancel_requested_at = NULL,
@@ -410,7 +410,7 @@ pub fn resume(tx: &Transaction<'_>, user: UserId, id: RunId, now: i64) -> StoreR
     }
 }
 
-pub fn render_files(conn: &Connection, user: UserId, id: RenderId) -> StoreResult<Option<FileRef>> {
+pub fn render_files<C: Db>(conn: &C, user: UserId, id: RenderId) -> StoreResult<Option<FileRef>> {
     conn.query_row(
         "SELECT video_key, thumbnail_key FROM renders WHERE id = ?1 AND user_id = ?2",
         (id.to_string(), user.to_string()),
@@ -425,7 +425,7 @@ pub fn render_files(conn: &Connection, user: UserId, id: RenderId) -> StoreResul
     .sql("read render")
 }
 
-pub fn mark_started(tx: &Transaction<'_>, u: &RunStarted) -> StoreResult<bool> {
+pub fn mark_started<C: Db>(tx: &C, u: &RunStarted) -> StoreResult<bool> {
     let n = tx
         .execute(
             "UPDATE runs SET status = 'running', inputs = ?3, errors = ?4, status_message = ?5, started_at = ?6
@@ -443,7 +443,7 @@ pub fn mark_started(tx: &Transaction<'_>, u: &RunStarted) -> StoreResult<bool> {
     Ok(n == 1)
 }
 
-pub fn mark_finished(tx: &Transaction<'_>, u: &RunFinished) -> StoreResult<bool> {
+pub fn mark_finished<C: Db>(tx: &C, u: &RunFinished) -> StoreResult<bool> {
     let status = if u.cancelled {
         RunStatus::Cancelled
     } else {
@@ -477,8 +477,8 @@ pub fn mark_finished(tx: &Transaction<'_>, u: &RunFinished) -> StoreResult<bool>
         .sql("read run owner")?;
     let mut insert = tx
         .prepare_cached(
-            "INSERT OR IGNORE INTO renders (id, user_id, run_id, video_key, thumbnail_key, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO renders (id, user_id, run_id, video_key, thumbnail_key, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
         )
         .sql("prepare insert render")?;
     for o in &u.outputs {
@@ -496,12 +496,12 @@ pub fn mark_finished(tx: &Transaction<'_>, u: &RunFinished) -> StoreResult<bool>
     Ok(true)
 }
 
-pub fn counts(conn: &Connection) -> StoreResult<Vec<(RunStatus, u64)>> {
+pub fn counts<C: Db>(conn: &C) -> StoreResult<Vec<(RunStatus, u64)>> {
     let mut stmt = conn
         .prepare_cached("SELECT status, COUNT(*) FROM runs GROUP BY status")
         .sql("prepare run counts")?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .query_map((), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
         .sql("run counts")?;
     rows.map(|row| {
         let (status, n) = row.sql("read run count")?;

@@ -1,7 +1,7 @@
 //! YouTube channel triggers: the watched channels (claimed by pollers with a
 //! lease) and the videos each agent has seen on them.
 
-use rusqlite::{Connection, Row, Transaction};
+use super::{Db, Row};
 
 use super::{SqlContext, from_json, parse_id, runs, triggers};
 use crate::domain::ids::{AgentId, TriggerId, UserId};
@@ -10,7 +10,7 @@ use crate::store::{
     YoutubeAdd, YoutubeChannelRecord, YoutubeFilter, YoutubePoll, YoutubeVideo,
 };
 
-pub fn add(tx: &Transaction<'_>, add: &YoutubeAdd) -> StoreResult<TriggerId> {
+pub fn add<C: Db>(tx: &C, add: &YoutubeAdd) -> StoreResult<TriggerId> {
     let trigger_id = match trigger_for_filter(tx, add.agent_id, &add.filter)? {
         Some(id) => {
             if let CallbackChange::Set(url) = &add.callback {
@@ -68,8 +68,8 @@ pub fn add(tx: &Transaction<'_>, add: &YoutubeAdd) -> StoreResult<TriggerId> {
 }
 
 /// The agent's live YouTube trigger with exactly this filter, if any.
-fn trigger_for_filter(
-    tx: &Transaction<'_>,
+fn trigger_for_filter<C: Db>(
+    tx: &C,
     agent: AgentId,
     filter: &YoutubeFilter,
 ) -> StoreResult<Option<TriggerId>> {
@@ -96,7 +96,7 @@ fn trigger_for_filter(
 }
 
 /// Remove the agent's YouTube triggers that no longer watch any channel.
-fn drop_empty_triggers(tx: &Transaction<'_>, agent: AgentId, now: i64) -> StoreResult<()> {
+fn drop_empty_triggers<C: Db>(tx: &C, agent: AgentId, now: i64) -> StoreResult<()> {
     tx.execute(
         "UPDATE triggers SET deleted_at = ?2
          WHERE agent_id = ?1 AND kind = 'youtube' AND deleted_at IS NULL
@@ -107,8 +107,8 @@ fn drop_empty_triggers(tx: &Transaction<'_>, agent: AgentId, now: i64) -> StoreR
     Ok(())
 }
 
-pub fn remove(
-    tx: &Transaction<'_>,
+pub fn remove<C: Db>(
+    tx: &C,
     user: UserId,
     agent: AgentId,
     channels: &[String],
@@ -132,8 +132,8 @@ pub fn remove(
     Ok(removed)
 }
 
-pub fn of_agent(
-    conn: &Connection,
+pub fn of_agent<C: Db>(
+    conn: &C,
     user: UserId,
     agent: AgentId,
 ) -> StoreResult<Vec<YoutubeChannelRecord>> {
@@ -165,7 +165,7 @@ pub fn of_agent(
 
 type ChannelRow = (String, String, i64, i64, Option<i64>, Option<String>);
 
-fn channel_row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
+fn channel_row(r: &Row) -> super::Result<ChannelRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -187,27 +187,28 @@ type ClaimRow = (
     i64,
 );
 
-pub fn claim(
-    tx: &Transaction<'_>,
+pub fn claim<C: Db>(
+    tx: &C,
     owner: &str,
     now: i64,
     lease_until: i64,
     limit: u32,
 ) -> StoreResult<Vec<ClaimedChannel>> {
-    // One IMMEDIATE transaction: select and lease cannot interleave with
-    // another node's claim.
+    // The due rows are locked (skipping rows another node is claiming), so
+    // select and lease cannot interleave with another node's claim.
     let due: Vec<ClaimRow> = {
-        let mut stmt = tx
-            .prepare_cached(
+        let lock = C::DIALECT.skip_locked("c");
+        let sql = format!(
                 "SELECT c.trigger_id, t.user_id, c.agent_id, c.channel_id, c.primed, t.config, t.callback_url,
                         c.added_at
                  FROM youtube_channels c
                  JOIN triggers t ON t.id = c.trigger_id AND t.deleted_at IS NULL
                  JOIN agents a ON a.id = c.agent_id AND a.deleted_at IS NULL
                  WHERE c.next_poll_at <= ?1 AND (c.lease_until IS NULL OR c.lease_until < ?1)
-                 ORDER BY c.next_poll_at LIMIT ?2",
-            )
-            .sql("prepare due channels")?;
+                 ORDER BY c.next_poll_at LIMIT ?2
+                 {lock}"
+        );
+        let mut stmt = tx.prepare_cached(&sql).sql("prepare due channels")?;
         stmt.query_map((now, limit), |r| {
             Ok((
                 r.get(0)?,
@@ -221,7 +222,7 @@ pub fn claim(
             ))
         })
         .sql("due channels")?
-        .collect::<rusqlite::Result<_>>()
+        .collect::<super::Result<_>>()
         .sql("read due channels")?
     };
     let mut claimed = Vec::with_capacity(due.len());
@@ -249,8 +250,8 @@ pub fn claim(
     Ok(claimed)
 }
 
-pub fn unseen(
-    conn: &Connection,
+pub fn unseen<C: Db>(
+    conn: &C,
     agent: AgentId,
     channel_id: &str,
     video_ids: Vec<String>,
@@ -275,12 +276,7 @@ pub fn unseen(
 
 /// Whether `owner` still holds the channel's lease (it was not removed or
 /// taken over meanwhile).
-fn holds_lease(
-    tx: &Transaction<'_>,
-    agent: AgentId,
-    channel_id: &str,
-    owner: &str,
-) -> StoreResult<bool> {
+fn holds_lease<C: Db>(tx: &C, agent: AgentId, channel_id: &str, owner: &str) -> StoreResult<bool> {
     tx.prepare_cached(
         "SELECT 1 FROM youtube_channels WHERE agent_id = ?1 AND channel_id = ?2 AND lease_owner = ?3",
     )
@@ -289,7 +285,7 @@ fn holds_lease(
     .sql("channel lease")
 }
 
-pub fn record_video(tx: &Transaction<'_>, v: &YoutubeVideo) -> StoreResult<bool> {
+pub fn record_video<C: Db>(tx: &C, v: &YoutubeVideo) -> StoreResult<bool> {
     if !holds_lease(tx, v.agent_id, &v.channel_id, &v.owner)? {
         return Ok(false);
     }
@@ -299,8 +295,8 @@ pub fn record_video(tx: &Transaction<'_>, v: &YoutubeVideo) -> StoreResult<bool>
     };
     let inserted = tx
         .execute(
-            "INSERT OR IGNORE INTO youtube_videos (agent_id, channel_id, video_id, outcome, reason, run_id, seen_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO youtube_videos (agent_id, channel_id, video_id, outcome, reason, run_id, seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
             (
                 v.agent_id.to_string(),
                 &v.channel_id,
@@ -319,11 +315,11 @@ pub fn record_video(tx: &Transaction<'_>, v: &YoutubeVideo) -> StoreResult<bool>
     Ok(inserted)
 }
 
-pub fn finish_poll(tx: &Transaction<'_>, p: &YoutubePoll) -> StoreResult<()> {
+pub fn finish_poll<C: Db>(tx: &C, p: &YoutubePoll) -> StoreResult<()> {
     let updated = tx
         .execute(
             "UPDATE youtube_channels
-             SET last_poll_at = ?4, last_error = ?5, next_poll_at = ?6, primed = primed OR ?7,
+             SET last_poll_at = ?4, last_error = ?5, next_poll_at = ?6, primed = CASE WHEN ?7 > primed THEN ?7 ELSE primed END,
                  lease_owner = NULL, lease_until = NULL
              WHERE agent_id = ?1 AND channel_id = ?2 AND lease_owner = ?3",
             (
@@ -342,8 +338,8 @@ pub fn finish_poll(tx: &Transaction<'_>, p: &YoutubePoll) -> StoreResult<()> {
     };
     let mut stmt = tx
         .prepare_cached(
-            "INSERT OR IGNORE INTO youtube_videos (agent_id, channel_id, video_id, outcome, seen_at)
-             VALUES (?1, ?2, ?3, 'baseline', ?4)",
+            "INSERT INTO youtube_videos (agent_id, channel_id, video_id, outcome, seen_at)
+             VALUES (?1, ?2, ?3, 'baseline', ?4) ON CONFLICT DO NOTHING",
         )
         .sql("prepare baseline")?;
     let agent = p.agent_id.to_string();

@@ -1,6 +1,6 @@
 //! Triggers (schedules) and the slots they fired.
 
-use super::compat::{Conn, OptionalExtension, Row};
+use super::{Db, OptionalExtension, Row};
 
 use super::{SqlContext, from_json, parse_id, runs, to_json};
 use crate::domain::ids::{AgentId, TriggerId, UserId};
@@ -21,7 +21,7 @@ type TriggerRow = (
     Option<String>,
 );
 
-fn row(r: &Row) -> super::compat::Result<TriggerRow> {
+fn row(r: &Row) -> super::Result<TriggerRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -64,7 +64,7 @@ fn record(
     })
 }
 
-pub fn insert(tx: &Conn, t: &TriggerRecord) -> StoreResult<()> {
+pub fn insert<C: Db>(tx: &C, t: &TriggerRecord) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO triggers (id, user_id, agent_id, kind, config, callback_url, created_at, next_run_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -83,7 +83,7 @@ pub fn insert(tx: &Conn, t: &TriggerRecord) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn get(conn: &Conn, user: UserId, id: TriggerId) -> StoreResult<Option<TriggerRecord>> {
+pub fn get<C: Db>(conn: &C, user: UserId, id: TriggerId) -> StoreResult<Option<TriggerRecord>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM triggers WHERE id = ?1 AND user_id = ?2 AND deleted_at IS NULL"
     );
@@ -94,7 +94,7 @@ pub fn get(conn: &Conn, user: UserId, id: TriggerId) -> StoreResult<Option<Trigg
         .transpose()
 }
 
-pub fn of_user(conn: &Conn, user: UserId) -> StoreResult<Vec<TriggerRecord>> {
+pub fn of_user<C: Db>(conn: &C, user: UserId) -> StoreResult<Vec<TriggerRecord>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM triggers WHERE user_id = ?1 AND deleted_at IS NULL ORDER BY id"
     );
@@ -106,7 +106,7 @@ pub fn of_user(conn: &Conn, user: UserId) -> StoreResult<Vec<TriggerRecord>> {
         .collect()
 }
 
-pub fn of_agent(conn: &Conn, user: UserId, agent: AgentId) -> StoreResult<Vec<TriggerRecord>> {
+pub fn of_agent<C: Db>(conn: &C, user: UserId, agent: AgentId) -> StoreResult<Vec<TriggerRecord>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM triggers WHERE agent_id = ?1 AND user_id = ?2 AND deleted_at IS NULL ORDER BY id"
     );
@@ -118,7 +118,7 @@ pub fn of_agent(conn: &Conn, user: UserId, agent: AgentId) -> StoreResult<Vec<Tr
         .collect()
 }
 
-pub fn delete(tx: &Conn, user: UserId, id: TriggerId, now: i64) -> StoreResult<()> {
+pub fn delete<C: Db>(tx: &C, user: UserId, id: TriggerId, now: i64) -> StoreResult<()> {
     let n = tx
         .execute(
             "UPDATE triggers SET deleted_at = ?3, next_run_at = NULL
@@ -132,7 +132,7 @@ pub fn delete(tx: &Conn, user: UserId, id: TriggerId, now: i64) -> StoreResult<(
     Ok(())
 }
 
-pub fn due_schedules(conn: &Conn, now: i64, limit: u32) -> StoreResult<Vec<TriggerRecord>> {
+pub fn due_schedules<C: Db>(conn: &C, now: i64, limit: u32) -> StoreResult<Vec<TriggerRecord>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM triggers
          WHERE kind = 'schedule' AND deleted_at IS NULL AND next_run_at <= ?1
@@ -144,7 +144,7 @@ pub fn due_schedules(conn: &Conn, now: i64, limit: u32) -> StoreResult<Vec<Trigg
         .collect()
 }
 
-pub fn fire(tx: &Conn, f: &ScheduleFire) -> StoreResult<bool> {
+pub fn fire<C: Db>(tx: &C, f: &ScheduleFire) -> StoreResult<bool> {
     let inserted = tx
         .execute(
             "INSERT INTO trigger_fires (trigger_id, slot_at, run_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
@@ -157,8 +157,8 @@ pub fn fire(tx: &Conn, f: &ScheduleFire) -> StoreResult<bool> {
     }
     // Never move a schedule backwards: a slower scheduler may come second.
     tx.execute(
-        "UPDATE triggers SET last_fired_at = GREATEST(COALESCE(last_fired_at, 0), ?2),
-                next_run_at = CASE WHEN next_run_at IS NULL OR ?3::bigint IS NULL OR ?3 > next_run_at THEN ?3 ELSE next_run_at END,
+        "UPDATE triggers SET last_fired_at = CASE WHEN last_fired_at > ?2 THEN last_fired_at ELSE ?2 END,
+                next_run_at = CASE WHEN next_run_at IS NULL OR CAST(?3 AS BIGINT) IS NULL OR ?3 > next_run_at THEN ?3 ELSE next_run_at END,
                 last_error = NULL
          WHERE id = ?1 AND deleted_at IS NULL",
         (f.trigger_id.to_string(), f.slot_at, f.next_run_at),
@@ -167,8 +167,8 @@ pub fn fire(tx: &Conn, f: &ScheduleFire) -> StoreResult<bool> {
     Ok(inserted)
 }
 
-pub fn skip(
-    tx: &Conn,
+pub fn skip<C: Db>(
+    tx: &C,
     id: TriggerId,
     next_run_at: Option<i64>,
     error: Option<&str>,

@@ -1,7 +1,7 @@
 //! The webhook outbox: events, their deliveries (one per destination URL) and
 //! the attempts made for each delivery.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use super::{Db, OptionalExtension, Row};
 
 use super::{SqlContext, from_json, parse_id, to_json};
 use crate::domain::address::destination_key;
@@ -13,7 +13,7 @@ use crate::store::{
 
 /// Insert the event and one pending delivery per destination. A run's later
 /// event to a URL waits for the run's latest earlier delivery to that URL.
-pub fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<Vec<DeliveryId>> {
+pub fn insert_event<C: Db>(tx: &C, e: &NewEvent) -> StoreResult<Vec<DeliveryId>> {
     let flag = e.body.flag();
     tx.execute(
         "INSERT INTO webhook_events (id, user_id, run_id, flag, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -71,8 +71,8 @@ pub fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<Vec<Deliv
 /// per-destination caps rarely leave the batch short.
 const CANDIDATES_PER_SLOT: u32 = 4;
 
-pub fn claim(
-    tx: &Transaction<'_>,
+pub fn claim<C: Db>(
+    tx: &C,
     owner: &str,
     now: i64,
     lease_until: i64,
@@ -93,28 +93,34 @@ pub fn claim(
         .filter(|(_, r)| **r > 0)
         .map(|(d, r)| (d.clone(), (*r).into()))
         .collect();
-    let mut stmt = tx
-        .prepare_cached(
-            "UPDATE webhook_deliveries SET lease_owner = ?1, lease_until = ?3
+    let (saturated_list, room_of, lock) = (
+        C::DIALECT.json_array_elements("?5"),
+        C::DIALECT.json_object_value("?6", "destination"),
+        C::DIALECT.skip_locked("d"),
+    );
+    let sql = format!(
+            "WITH candidates AS (
+                SELECT d.id, d.next_attempt_at, d.destination FROM webhook_deliveries d
+                WHERE d.status = 'pending' AND d.next_attempt_at <= ?2
+                  AND (d.lease_until IS NULL OR d.lease_until < ?2)
+                  AND d.destination NOT IN ({saturated_list})
+                  AND (d.after_id IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM webhook_deliveries p WHERE p.id = d.after_id AND p.status = 'pending'))
+                ORDER BY d.next_attempt_at LIMIT ?8
+                {lock}
+             ), ranked AS (
+                SELECT id, next_attempt_at, destination,
+                       ROW_NUMBER() OVER (PARTITION BY destination ORDER BY next_attempt_at, id) AS nth
+                FROM candidates
+             )
+             UPDATE webhook_deliveries SET lease_owner = ?1, lease_until = ?3
              WHERE id IN (
-                SELECT id FROM (
-                    SELECT id, next_attempt_at,
-                           ROW_NUMBER() OVER (PARTITION BY destination ORDER BY next_attempt_at, id) AS nth,
-                           destination
-                    FROM (
-                        SELECT d.id, d.next_attempt_at, d.destination FROM webhook_deliveries d
-                        WHERE d.status = 'pending' AND d.next_attempt_at <= ?2
-                          AND (d.lease_until IS NULL OR d.lease_until < ?2)
-                          AND d.destination NOT IN (SELECT value FROM json_each(?5))
-                          AND (d.after_id IS NULL OR NOT EXISTS (
-                                SELECT 1 FROM webhook_deliveries p WHERE p.id = d.after_id AND p.status = 'pending'))
-                        ORDER BY d.next_attempt_at LIMIT ?8)
-                )
-                WHERE nth <= COALESCE((SELECT value FROM json_each(?6) WHERE key = destination), ?7)
+                SELECT id FROM ranked
+                WHERE nth <= COALESCE(({room_of}), ?7)
                 ORDER BY next_attempt_at LIMIT ?4)
-             RETURNING id, event_id, user_id, url, attempt_count, attempts_allowed, destination",
-        )
-        .sql("prepare claim deliveries")?;
+             RETURNING id, event_id, user_id, url, attempt_count, attempts_allowed, destination"
+    );
+    let mut stmt = tx.prepare_cached(&sql).sql("prepare claim deliveries")?;
     let claimed = stmt
         .query_map(
             (
@@ -140,7 +146,7 @@ pub fn claim(
             },
         )
         .sql("claim deliveries")?
-        .collect::<rusqlite::Result<Vec<_>>>()
+        .collect::<super::Result<Vec<_>>>()
         .sql("read claimed deliveries")?;
     let mut event_stmt = tx
         .prepare_cached("SELECT body FROM webhook_events WHERE id = ?1")
@@ -166,8 +172,8 @@ pub fn claim(
         )
         .collect()
 }
-pub fn record_attempt(
-    tx: &Transaction<'_>,
+pub fn record_attempt<C: Db>(
+    tx: &C,
     id: DeliveryId,
     owner: &str,
     a: &AttemptRecord,
@@ -224,10 +230,10 @@ const DELIVERY_COLUMNS: &str =
 /// Text columns, attempt count, next attempt time, creation time.
 type DeliveryRow = (Vec<Option<String>>, u32, Option<i64>, i64);
 
-fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
+fn delivery_row(r: &Row) -> super::Result<DeliveryRow> {
     let text = (0..6)
         .map(|i| r.get(i))
-        .collect::<rusqlite::Result<Vec<Option<String>>>>()?;
+        .collect::<super::Result<Vec<Option<String>>>>()?;
     Ok((text, r.get(6)?, r.get(7)?, r.get(8)?))
 }
 
@@ -262,15 +268,11 @@ fn delivery_from(
     })
 }
 
-pub fn list(
-    conn: &Connection,
-    user: UserId,
-    f: &DeliveryFilter,
-) -> StoreResult<Vec<DeliveryRecord>> {
+pub fn list<C: Db>(conn: &C, user: UserId, f: &DeliveryFilter) -> StoreResult<Vec<DeliveryRecord>> {
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries
-         WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR run_id = ?3)
-           AND (?4 IS NULL OR flag = ?4) AND (?5 IS NULL OR id < ?5)
+         WHERE user_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) AND (CAST(?3 AS TEXT) IS NULL OR run_id = ?3)
+           AND (CAST(?4 AS TEXT) IS NULL OR flag = ?4) AND (CAST(?5 AS TEXT) IS NULL OR id < ?5)
          ORDER BY id DESC LIMIT ?6"
     );
     let mut stmt = conn.prepare_cached(&sql).sql("prepare list deliveries")?;
@@ -291,8 +293,8 @@ pub fn list(
         .collect()
 }
 
-pub fn get(
-    conn: &Connection,
+pub fn get<C: Db>(
+    conn: &C,
     user: UserId,
     id: DeliveryId,
 ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
@@ -332,7 +334,7 @@ pub fn get(
             ))
         })
         .sql("read attempts")?
-        .collect::<rusqlite::Result<Vec<_>>>()
+        .collect::<super::Result<Vec<_>>>()
         .sql("read attempts")?;
     let headers = |json: Option<String>| -> StoreResult<Vec<(String, String)>> {
         json.map(|j| from_json(&j))
@@ -350,12 +352,13 @@ pub fn get(
     Ok(Some((delivery_from(row)?, attempts)))
 }
 
-pub fn retry_now(tx: &Transaction<'_>, user: UserId, id: DeliveryId, now: i64) -> StoreResult<()> {
+pub fn retry_now<C: Db>(tx: &C, user: UserId, id: DeliveryId, now: i64) -> StoreResult<()> {
     let n = tx
         .execute(
             "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?3,
                     attempts_allowed = CASE WHEN status = 'pending'
-                        THEN MAX(attempts_allowed, attempt_count + 1) ELSE attempt_count + 1 END,
+                        THEN CASE WHEN attempts_allowed > attempt_count + 1 THEN attempts_allowed ELSE attempt_count + 1 END
+                        ELSE attempt_count + 1 END,
                     updated_at = ?3
              WHERE id = ?1 AND user_id = ?2 AND (status != 'pending' OR lease_until IS NULL OR lease_until < ?3)",
             (id.to_string(), user.to_string(), now),
@@ -378,10 +381,10 @@ pub fn retry_now(tx: &Transaction<'_>, user: UserId, id: DeliveryId, now: i64) -
     Ok(())
 }
 
-pub fn stats(conn: &Connection) -> StoreResult<OutboxStats> {
+pub fn stats<C: Db>(conn: &C) -> StoreResult<OutboxStats> {
     conn.query_row(
         "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE status = 'pending'",
-        [],
+        (),
         |r| {
             Ok(OutboxStats {
                 pending: r.get::<_, i64>(0)? as u64,
@@ -392,7 +395,7 @@ pub fn stats(conn: &Connection) -> StoreResult<OutboxStats> {
     .sql("outbox stats")
 }
 
-pub fn prune(tx: &Transaction<'_>, before: i64) -> StoreResult<u64> {
+pub fn prune<C: Db>(tx: &C, before: i64) -> StoreResult<u64> {
     tx.execute(
         "DELETE FROM webhook_attempts WHERE delivery_id IN (
             SELECT id FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?1)",

@@ -1,6 +1,6 @@
 //! Dashboard sessions, API key management and activity counts.
 
-use super::compat::{Conn, OptionalExtension};
+use super::{Db, OptionalExtension};
 
 use super::{SqlContext, parse_id};
 use crate::domain::ids::{ApiKeyId, UserId};
@@ -9,7 +9,7 @@ use crate::store::{
     StoreResult,
 };
 
-pub fn create_session(tx: &Conn, hash: &str, s: &SessionRecord) -> StoreResult<()> {
+pub fn create_session<C: Db>(tx: &C, hash: &str, s: &SessionRecord) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO dashboard_sessions (token_hash, user_id, api_key_id, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -25,7 +25,7 @@ pub fn create_session(tx: &Conn, hash: &str, s: &SessionRecord) -> StoreResult<(
     Ok(())
 }
 
-pub fn session(conn: &Conn, hash: &str, now: i64) -> StoreResult<Option<SessionRecord>> {
+pub fn session<C: Db>(conn: &C, hash: &str, now: i64) -> StoreResult<Option<SessionRecord>> {
     let row = conn
         .prepare_cached(
             "SELECT s.user_id, s.api_key_id, s.created_at, s.expires_at
@@ -54,7 +54,7 @@ pub fn session(conn: &Conn, hash: &str, now: i64) -> StoreResult<Option<SessionR
     .transpose()
 }
 
-pub fn delete_session(tx: &Conn, hash: &str) -> StoreResult<()> {
+pub fn delete_session<C: Db>(tx: &C, hash: &str) -> StoreResult<()> {
     tx.execute(
         "DELETE FROM dashboard_sessions WHERE token_hash = ?1",
         [hash],
@@ -63,7 +63,7 @@ pub fn delete_session(tx: &Conn, hash: &str) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn prune_sessions(tx: &Conn, now: i64) -> StoreResult<u64> {
+pub fn prune_sessions<C: Db>(tx: &C, now: i64) -> StoreResult<u64> {
     let n = tx
         .execute(
             "DELETE FROM dashboard_sessions WHERE expires_at <= ?1",
@@ -73,7 +73,7 @@ pub fn prune_sessions(tx: &Conn, now: i64) -> StoreResult<u64> {
     Ok(n as u64)
 }
 
-pub fn list_api_keys(conn: &Conn, user: UserId) -> StoreResult<Vec<ApiKeyRecord>> {
+pub fn list_api_keys<C: Db>(conn: &C, user: UserId) -> StoreResult<Vec<ApiKeyRecord>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, name, created_at, last_used_at FROM api_keys
@@ -103,7 +103,7 @@ pub fn list_api_keys(conn: &Conn, user: UserId) -> StoreResult<Vec<ApiKeyRecord>
     .collect()
 }
 
-pub fn revoke_api_key(tx: &Conn, user: UserId, id: ApiKeyId, now: i64) -> StoreResult<()> {
+pub fn revoke_api_key<C: Db>(tx: &C, user: UserId, id: ApiKeyId, now: i64) -> StoreResult<()> {
     let active: i64 = tx
         .query_row(
             "SELECT COUNT(*) FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL",
@@ -141,7 +141,7 @@ pub fn revoke_api_key(tx: &Conn, user: UserId, id: ApiKeyId, now: i64) -> StoreR
     Ok(())
 }
 
-pub fn activity(conn: &Conn, user: UserId, since: i64) -> StoreResult<ActivitySummary> {
+pub fn activity<C: Db>(conn: &C, user: UserId, since: i64) -> StoreResult<ActivitySummary> {
     let count = |sql: &str| -> StoreResult<Vec<(String, u64)>> {
         let mut stmt = conn.prepare_cached(sql).sql("prepare activity")?;
         let rows = stmt

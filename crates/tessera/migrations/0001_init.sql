@@ -1,5 +1,5 @@
--- Tessera schema for PostgreSQL, version 1: the SQLite schema with BIGINT integers.
--- Times are Unix milliseconds; ids are UUID text.
+-- Tessera schema, version 1, for SQLite and PostgreSQL alike (BIGINT has
+-- INTEGER affinity in SQLite). Times are Unix milliseconds; ids are UUID text.
 
 CREATE TABLE settings (
     name  TEXT PRIMARY KEY,
