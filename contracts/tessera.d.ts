@@ -30,6 +30,7 @@ export interface AgentNode {
 
 export interface AgentPage {
   agents: AgentSummary[];
+  /** Pass as `cursor` for the next page; `null` on the last page. */
   next_cursor?: AgentId | null;
 }
 
@@ -108,7 +109,7 @@ export interface CreateAgent {
 
 /** `POST /agent/create`'s answer: the agent and its id. */
 export type CreatedAgent = AgentView & {
-id: AgentId;
+  id: AgentId;
 };
 
 export interface Deleted {
@@ -118,7 +119,7 @@ export interface Deleted {
 
 /** A delivery with every attempt. */
 export type DeliveryDetail = DeliveryView & {
-attempts: AttemptView[];
+  attempts: AttemptView[];
 };
 
 export type DeliveryId = string;
@@ -126,6 +127,7 @@ export type DeliveryId = string;
 /** A page of deliveries, newest first. */
 export interface DeliveryPage {
   deliveries: DeliveryView[];
+  /** Pass as `cursor` for the next page; `null` on the last page. */
   next_cursor?: DeliveryId | null;
 }
 
@@ -163,6 +165,7 @@ export type FileBytes = string;
 
 /** Which new videos start runs. */
 export interface FilterOptions {
+  /** Inclusive bounds on the video's duration in seconds. */
   duration?: YoutubeFilter | null;
 }
 
@@ -324,6 +327,7 @@ export interface RunOutput {
 
 /** A page of runs, newest first. */
 export interface RunPage {
+  /** Pass as `cursor` for the next page; `null` on the last page. */
   next_cursor?: RunId | null;
   runs: RunSummary[];
 }
@@ -395,9 +399,6 @@ export interface ScheduleAdded {
   schedule_id: TriggerId;
 }
 
-/** The `type` of a schedule trigger. */
-export type ScheduleKind = "schedule";
-
 export interface ScheduleRemoved {
   removed: boolean;
   schedule_id: TriggerId;
@@ -426,7 +427,7 @@ export interface ScheduleTriggerView {
   /** IANA time zone the expression is read in. */
   timezone: string;
   trigger_callback_url?: string | null;
-  type: ScheduleKind;
+  type: ScheduleType;
   update_params?: Record<string, unknown> | null;
   video_urls: string[];
 }
@@ -503,7 +504,8 @@ export interface TestWebhook {
   flag: TestFlag;
   message: string;
   run_id: TestRunId;
-  test_data: unknown;
+  /** An object (`{"description", "status": "test"}` from Tessera). */
+  test_data: Record<string, unknown>;
   /** ISO 8601 UTC. */
   timestamp: string;
   user_id: string;
@@ -594,9 +596,6 @@ export interface YoutubeFilter {
   min_seconds?: number | null;
 }
 
-/** The `type` of a YouTube trigger. */
-export type YoutubeKind = "youtube";
-
 /**
  * A YouTube trigger: new uploads of its channels start runs. Its poll times
  * and error summarise its channels: the latest poll, the soonest next poll,
@@ -606,11 +605,12 @@ export interface YoutubeTriggerView {
   agent_id: AgentId;
   channels: ChannelView[];
   created_at: string;
+  /** `null` when every new video starts a run. */
   filter_options?: FilterOptions | null;
   id: TriggerId;
   last_error?: string | null;
   last_poll_at?: string | null;
   next_poll_at?: string | null;
   trigger_callback_url?: string | null;
-  type: YoutubeKind;
+  type: YouTubeType;
 }

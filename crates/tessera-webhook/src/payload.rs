@@ -202,6 +202,8 @@ pub struct TestWebhook {
     pub timestamp: String,
     pub message: String,
     pub user_id: String,
+    /// An object (`{"description", "status": "test"}` from Tessera).
+    #[cfg_attr(feature = "schema", schema(value_type = Object))]
     pub test_data: Value,
 }
 

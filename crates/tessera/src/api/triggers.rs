@@ -76,7 +76,7 @@ pub enum TriggerView {
 #[derive(Serialize, ToSchema)]
 pub struct ScheduleTriggerView {
     #[serde(rename = "type")]
-    kind: ScheduleKind,
+    kind: tessera_webhook::ScheduleType,
     id: TriggerId,
     /// The same as `id` (the name `add_schedule` answers with).
     schedule_id: TriggerId,
@@ -94,13 +94,6 @@ pub struct ScheduleTriggerView {
     last_error: Option<String>,
 }
 
-/// The `type` of a schedule trigger.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ScheduleKind {
-    Schedule,
-}
-
 /// A trigger as the API shows it; `channels` are the agent's watched
 /// YouTube channels (a YouTube trigger shows its own).
 pub fn trigger_view(t: &TriggerRecord, channels: &[YoutubeChannelRecord]) -> TriggerView {
@@ -109,7 +102,7 @@ pub fn trigger_view(t: &TriggerRecord, channels: &[YoutubeChannelRecord]) -> Tri
             TriggerView::Youtube(super::youtube::youtube_trigger_view(t, filter, channels))
         }
         TriggerKind::Schedule(spec) => TriggerView::Schedule(ScheduleTriggerView {
-            kind: ScheduleKind::Schedule,
+            kind: tessera_webhook::ScheduleType,
             id: t.id,
             schedule_id: t.id,
             agent_id: t.agent_id,

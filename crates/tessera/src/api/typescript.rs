@@ -42,7 +42,7 @@ fn declaration(name: &str, schema: &Value) -> String {
             out.push_str("}\n");
         }
         _ => {
-            let _ = writeln!(out, "export type {name} = {};", type_of(schema, ""));
+            let _ = writeln!(out, "export type {name} = {};", type_of(schema, "  "));
         }
     }
     out
@@ -67,7 +67,7 @@ fn members(props: &Map<String, Value>, schema: &Value, indent: &str) -> String {
     let inner = format!("{indent}  ");
     let mut out = String::new();
     for (prop, prop_schema) in props {
-        out.push_str(&jsdoc(prop_schema.get("description"), indent));
+        out.push_str(&jsdoc(description(prop_schema), indent));
         let optional = if required.contains(&prop.as_str()) {
             ""
         } else {
@@ -81,6 +81,18 @@ fn members(props: &Map<String, Value>, schema: &Value, indent: &str) -> String {
         );
     }
     out
+}
+
+/// A schema's description, or that of a `oneOf`/`anyOf` member (utoipa puts
+/// a nullable reference's description there).
+fn description(schema: &Value) -> Option<&Value> {
+    schema.get("description").or_else(|| {
+        ["oneOf", "anyOf"]
+            .iter()
+            .filter_map(|k| schema.get(*k).and_then(Value::as_array))
+            .flatten()
+            .find_map(|m| m.get("description"))
+    })
 }
 
 /// The TypeScript type of a schema; `indent` is where nested members start.
@@ -317,6 +329,28 @@ mod tests {
         ] {
             assert!(out.contains(line), "{line:?} missing from\n{out}");
         }
+    }
+
+    #[test]
+    fn intersections_with_inline_objects_are_indented_and_wrapped_descriptions_kept() {
+        let out = ts(json!({
+            "Created": {"allOf": [
+                {"$ref": "#/components/schemas/View"},
+                {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}
+            ]},
+            "Page": {"type": "object", "properties": {"next": {"oneOf": [
+                {"type": "null"},
+                {"$ref": "#/components/schemas/Id", "description": "The next page."}
+            ]}}}
+        }));
+        assert!(
+            out.contains("export type Created = View & {\n  id: string;\n};\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("  /** The next page. */\n  next?: Id | null;\n"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Serialize, ToSchema)]
 pub struct YoutubeTriggerView {
     #[serde(rename = "type")]
-    kind: YoutubeKind,
+    kind: tessera_webhook::YouTubeType,
     id: TriggerId,
     agent_id: AgentId,
     channels: Vec<ChannelView>,
@@ -49,13 +49,6 @@ pub struct YoutubeTriggerView {
     last_poll_at: Option<String>,
     last_error: Option<String>,
     next_poll_at: Option<String>,
-}
-
-/// The `type` of a YouTube trigger.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum YoutubeKind {
-    Youtube,
 }
 
 /// A watched channel.
@@ -86,7 +79,7 @@ pub fn youtube_trigger_view(
     let mine: Vec<&YoutubeChannelRecord> =
         channels.iter().filter(|c| c.trigger_id == t.id).collect();
     YoutubeTriggerView {
-        kind: YoutubeKind::Youtube,
+        kind: tessera_webhook::YouTubeType,
         id: t.id,
         agent_id: t.agent_id,
         channels: mine
