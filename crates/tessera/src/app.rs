@@ -125,8 +125,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
 /// Start every role of Tessera in this process.
 pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     let config = Arc::new(config);
+    let roles = config.roles;
     let store = open_store(&config).await?;
-    ensure_first_key(&store, &config).await?;
+    if roles.api {
+        ensure_first_key(&store, &config).await?;
+    }
 
     let owner = node_identity();
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -162,7 +165,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     }
     tracing::info!(policy = %config.address_policy.describe(), "outbound address policy");
 
-    crate::engine::recover_local(&store, &config.data_dir, &owner).await;
+    if roles.worker {
+        crate::engine::recover_local(&store, &config.data_dir, &owner).await;
+    }
     let wake = Wakeups::new();
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let shutdown = CancellationToken::new();
@@ -174,10 +179,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         config: config.clone(),
         net: net.clone(),
         wake: wake.clone(),
-        media: Some(media.clone()),
+        media: roles.worker.then(|| media.clone()),
         metrics: metrics.clone(),
     };
-    let router = api::router(state);
+    let router = if roles.api {
+        api::router(state)
+    } else {
+        api::operations_router(state)
+    };
     let http_shutdown = shutdown.clone();
     tasks.spawn(async move {
         let served = axum::serve(listener, router)
@@ -198,12 +207,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         wake,
         metrics,
     };
-    tasks.spawn(Engine::new(&services, media).run(shutdown.clone()));
-    tasks.spawn(Dispatcher::new(&services).run(shutdown.clone()));
-    tasks.spawn(crate::triggers::scheduler::Scheduler::new(&services).run(shutdown.clone()));
-    tasks.spawn(crate::triggers::youtube::Poller::new(&services).run(shutdown.clone()));
+    if roles.worker {
+        tasks.spawn(Engine::new(&services, media).run(shutdown.clone()));
+        tasks.spawn(Dispatcher::new(&services).run(shutdown.clone()));
+    }
+    if roles.scheduler {
+        tasks.spawn(crate::triggers::scheduler::Scheduler::new(&services).run(shutdown.clone()));
+        tasks.spawn(crate::triggers::youtube::Poller::new(&services).run(shutdown.clone()));
+    }
 
-    tracing::info!(%addr, %public_url, "Tessera is listening");
+    tracing::info!(%addr, %public_url, %roles, "Tessera is listening");
     Ok(RunningApp {
         addr,
         public_url,
@@ -226,14 +239,21 @@ async fn ensure_first_key(store: &DynStore, config: &Config) -> anyhow::Result<(
         Some(secret) => (secret.0.clone(), false),
         None => (generate_api_key(), true),
     };
-    store
+    let created = store
         .create_api_key(NewApiKey {
             user_id,
             name: "first key".into(),
             key_hash: hash_api_key(&key),
             created_at: now,
         })
-        .await?;
+        .await;
+    match created {
+        Ok(_) => {}
+        // Several API nodes starting on a fresh database with the same
+        // bootstrap key: another one created it first.
+        Err(crate::store::StoreError::Conflict(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
     if printed {
         println!("\nYour API key (shown once; keep it safe):\n\n    {key}\n");
     }

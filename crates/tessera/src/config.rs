@@ -30,6 +30,11 @@ pub struct Layer {
     /// Directory for the SQLite database, objects and temporary files (default ./data).
     #[arg(long, env = "TESSERA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// What this node does: a comma-separated subset of `api` (the HTTP API
+    /// and dashboard), `worker` (runs and webhook deliveries) and
+    /// `scheduler` (cron schedules and YouTube polls). Default: all three.
+    #[arg(long, env = "TESSERA_ROLES")]
+    pub roles: Option<String>,
     /// Database URL (default sqlite://<data-dir>/tessera.db).
     #[arg(long, env = "TESSERA_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -133,6 +138,7 @@ impl Layer {
             listen,
             public_url,
             data_dir,
+            roles,
             database_url,
             object_store,
             bootstrap_api_key,
@@ -175,6 +181,57 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The parts of Tessera a node runs. Every node serves `/healthz`,
+/// `/readyz` and `/metrics`; only `api` nodes serve the API and dashboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    pub api: bool,
+    pub worker: bool,
+    pub scheduler: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        api: true,
+        worker: true,
+        scheduler: true,
+    };
+
+    pub fn parse(s: &str) -> anyhow::Result<Roles> {
+        let mut roles = Roles {
+            api: false,
+            worker: false,
+            scheduler: false,
+        };
+        for role in s.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            match role {
+                "api" => roles.api = true,
+                "worker" => roles.worker = true,
+                "scheduler" => roles.scheduler = true,
+                other => bail!("unknown role {other:?}: roles are api, worker and scheduler"),
+            }
+        }
+        if !(roles.api || roles.worker || roles.scheduler) {
+            bail!("roles must name at least one of api, worker and scheduler");
+        }
+        Ok(roles)
+    }
+}
+
+impl fmt::Display for Roles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = [
+            (self.api, "api"),
+            (self.worker, "worker"),
+            (self.scheduler, "scheduler"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
 /// Where the database lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseUrl {
@@ -187,6 +244,7 @@ pub enum DatabaseUrl {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub roles: Roles,
     pub public_url: Option<url::Url>,
     pub data_dir: PathBuf,
     pub database: DatabaseUrl,
@@ -232,6 +290,7 @@ impl Config {
     fn from_layer(l: Layer) -> anyhow::Result<Config> {
         let data_dir = l.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
         let database = parse_database_url(l.database_url.as_deref(), &data_dir)?;
+        let roles = Roles::parse(l.roles.as_deref().unwrap_or("api,worker,scheduler"))?;
         let object_store_dir = parse_object_store(l.object_store.as_deref(), &data_dir)?;
         let public_url = l
             .public_url
@@ -279,6 +338,7 @@ impl Config {
             listen: l
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7700))),
+            roles,
             public_url,
             database,
             object_store_dir,
@@ -446,6 +506,20 @@ mod tests {
     #[test]
     fn unknown_toml_keys_are_rejected() {
         assert!(toml::from_str::<Layer>("webhook_timeout = 1").is_err());
+    }
+
+    #[test]
+    fn roles_default_to_all_and_refuse_unknown_or_empty_lists() {
+        assert_eq!(Roles::parse("api,worker,scheduler").unwrap(), Roles::ALL);
+        let worker = Roles::parse(" worker ").unwrap();
+        assert!(worker.worker && !worker.api && !worker.scheduler);
+        assert_eq!(worker.to_string(), "worker");
+        assert!(Roles::parse("api,cook").is_err());
+        assert!(Roles::parse(" , ").is_err());
+        assert_eq!(
+            Config::resolve(Layer::default(), None).unwrap().roles,
+            Roles::ALL
+        );
     }
 
     #[test]

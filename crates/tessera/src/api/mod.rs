@@ -64,6 +64,16 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     api().into_openapi()
 }
 
+/// What a node without the `api` role serves: health, readiness and metrics.
+pub fn operations_router(state: AppState) -> Router {
+    let (operations, _) = OpenApiRouter::new()
+        .merge(health::router())
+        .split_for_parts();
+    operations
+        .fallback(|| async { ApiError::not_found("this node does not serve the API (roles)") })
+        .with_state(state)
+}
+
 /// The whole HTTP surface: the API, its description, signed files, the dashboard.
 pub fn router(state: AppState) -> Router {
     let (api, _) = api().split_for_parts();

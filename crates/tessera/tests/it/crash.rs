@@ -20,15 +20,15 @@ use crate::support::API_KEY;
 const DELIVERIES: usize = 1000;
 
 #[derive(Default)]
-struct Seen {
-    in_flight: HashSet<String>,
-    received: HashMap<String, usize>,
-    overlaps: usize,
+pub(crate) struct Seen {
+    pub(crate) in_flight: HashSet<String>,
+    pub(crate) received: HashMap<String, usize>,
+    pub(crate) overlaps: usize,
 }
 
 /// A receiver that notices a webhook-id arriving while the same id is still
 /// being answered (a delivery in flight twice at once).
-async fn start_receiver(addr: SocketAddr) -> Arc<Mutex<Seen>> {
+pub(crate) async fn start_receiver(addr: SocketAddr) -> Arc<Mutex<Seen>> {
     async fn hook(State(seen): State<Arc<Mutex<Seen>>>, headers: HeaderMap) -> &'static str {
         let id = headers["webhook-id"].to_str().unwrap().to_owned();
         {
@@ -157,7 +157,7 @@ async fn pending(client: &reqwest::Client, server: &ServerProcess) -> usize {
     page["deliveries"].as_array().unwrap().len()
 }
 
-async fn all_deliveries(client: &reqwest::Client, server: &ServerProcess) -> Vec<Value> {
+pub(crate) async fn all_deliveries(client: &reqwest::Client, server: &ServerProcess) -> Vec<Value> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

@@ -9,6 +9,7 @@ mod dashboard;
 mod delivery;
 mod faults;
 mod lifecycle;
+mod multinode;
 mod process;
 mod runs;
 mod schedules;

@@ -25,7 +25,14 @@ impl ServerProcess {
             .env("TESSERA_BOOTSTRAP_API_KEY", API_KEY)
             .env("TESSERA_ALLOW_PRIVATE_TARGETS", "127.0.0.0/8")
             .env("RUST_LOG", "tessera=info")
-            .envs(crate::support::database_url(data_dir).map(|u| ("TESSERA_DATABASE_URL", u)))
+            // The suite's database unless the test names one.
+            .envs(
+                env.iter()
+                    .all(|(k, _)| *k != "TESSERA_DATABASE_URL")
+                    .then(|| crate::support::database_url(data_dir))
+                    .flatten()
+                    .map(|u| ("TESSERA_DATABASE_URL", u)),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
