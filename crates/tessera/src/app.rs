@@ -208,6 +208,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         metrics,
     };
     if roles.worker {
+        // Work queued on other nodes wakes this one's workers at once.
+        let (runs, deliveries) = (services.wake.runs.clone(), services.wake.deliveries.clone());
+        store.listen(
+            Arc::new(move |work| match work {
+                crate::store::Work::Runs => runs.notify_one(),
+                crate::store::Work::Deliveries => deliveries.notify_one(),
+            }),
+            shutdown.clone(),
+        );
         tasks.spawn(Engine::new(&services, media).run(shutdown.clone()));
         tasks.spawn(Dispatcher::new(&services).run(shutdown.clone()));
     }

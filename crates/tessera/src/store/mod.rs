@@ -271,7 +271,38 @@ pub trait Store: Send + Sync + 'static {
     async fn activity(&self, user: UserId, since: i64) -> StoreResult<ActivitySummary>;
     /// All of the user's live triggers, oldest first.
     async fn list_triggers(&self, user: UserId) -> StoreResult<Vec<TriggerRecord>>;
+
+    /// Call `on_work` when another node queues work, until `stop`. Backends
+    /// one process owns (SQLite) have nothing to listen to: their writers
+    /// wake this process's workers directly, and polling covers the rest.
+    fn listen(&self, on_work: WorkListener, stop: tokio_util::sync::CancellationToken) {
+        let _ = (on_work, stop);
+    }
 }
+
+/// Kinds of new work a node may be told about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// A run was queued (or resumed).
+    Runs,
+    /// A delivery became due now (new event, manual resend).
+    Deliveries,
+}
+
+impl Work {
+    pub const ALL: [Work; 2] = [Work::Runs, Work::Deliveries];
+
+    /// The PostgreSQL notification channel.
+    pub fn channel(self) -> &'static str {
+        match self {
+            Work::Runs => "tessera_runs",
+            Work::Deliveries => "tessera_deliveries",
+        }
+    }
+}
+
+/// Called with each [`Work`] another node announced.
+pub type WorkListener = std::sync::Arc<dyn Fn(Work) + Send + Sync>;
 
 /// A convenient alias used across the app.
 pub type DynStore = std::sync::Arc<dyn Store>;

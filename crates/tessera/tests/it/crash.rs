@@ -27,8 +27,18 @@ pub(crate) struct Seen {
 }
 
 /// A receiver that notices a webhook-id arriving while the same id is still
-/// being answered (a delivery in flight twice at once).
+/// being answered (a delivery in flight twice at once). A request ends when
+/// its answer is sent or its connection dies (a killed sender): the guard
+/// clears it either way, since the server drops the handler on disconnect.
 pub(crate) async fn start_receiver(addr: SocketAddr) -> Arc<Mutex<Seen>> {
+    struct InFlight(Arc<Mutex<Seen>>, String);
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            if let Ok(mut seen) = self.0.lock() {
+                seen.in_flight.remove(&self.1);
+            }
+        }
+    }
     async fn hook(State(seen): State<Arc<Mutex<Seen>>>, headers: HeaderMap) -> &'static str {
         let id = headers["webhook-id"].to_str().unwrap().to_owned();
         {
@@ -38,8 +48,8 @@ pub(crate) async fn start_receiver(addr: SocketAddr) -> Arc<Mutex<Seen>> {
             }
             *s.received.entry(id.clone()).or_default() += 1;
         }
+        let _in_flight = InFlight(seen, id);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        seen.lock().unwrap().in_flight.remove(&id);
         "ok"
     }
     let seen = Arc::new(Mutex::new(Seen::default()));

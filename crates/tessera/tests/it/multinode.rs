@@ -179,6 +179,76 @@ async fn three_nodes_share_the_work_and_lose_nothing_when_one_is_killed() {
     drop(worker);
 }
 
+/// A run queued on an API node starts on a worker node at once: the queueing
+/// transaction notifies the worker, which would otherwise only look again at
+/// its next poll, a minute later.
+#[tokio::test]
+async fn work_queued_on_one_node_wakes_another_before_its_next_poll() {
+    if std::env::var_os("TESSERA_TEST_DATABASE_URL").is_none() {
+        eprintln!("skipped: needs TESSERA_TEST_DATABASE_URL (the PostgreSQL pass)");
+        return;
+    }
+    const POLL: Duration = Duration::from_secs(60);
+    let shared = tempfile::tempdir().unwrap();
+    let url = database_url(shared.path()).unwrap();
+    let objects = shared.path().join("objects");
+    let poll_ms = POLL.as_millis().to_string();
+    let node = |roles: &'static str| {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [
+            ("TESSERA_DATABASE_URL", url.as_str()),
+            ("TESSERA_OBJECT_STORE", objects.to_str().unwrap()),
+            ("TESSERA_POLL_INTERVAL_MS", poll_ms.as_str()),
+            ("TESSERA_ROLES", roles),
+        ];
+        (ServerProcess::start(dir.path(), &env), dir)
+    };
+    let (api, _a) = node("api");
+    let (worker, _w) = node("worker");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let files = FileServer::start().await;
+    let agent: Value = client
+        .post(api.url("/agent/create"))
+        .bearer_auth(API_KEY)
+        .json(&trim_agent(0, 500, 160))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let start_run = || async {
+        let run: Value = client
+            .post(api.url(&format!("/agent/{}/run", agent["id"].as_str().unwrap())))
+            .bearer_auth(API_KEY)
+            .json(&json!({"video_urls": [files.url("/videos/bigbuckbunny.mp4")]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        format!("/agent_run/{}", run["run_id"].as_str().unwrap())
+    };
+    // A first run, so the worker is past its start-up claims and idle.
+    let first = start_run().await;
+    wait_until("the first run finishes", || async {
+        get(&client, &api, &first).await["status"] == "completed"
+    })
+    .await;
+    // The second run can only start this soon if the worker is told.
+    let started = Instant::now();
+    let second = start_run().await;
+    while get(&client, &api, &second).await["status"] == "queued" {
+        assert!(
+            started.elapsed() < POLL / 2,
+            "the worker did not pick the run up before its next poll"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(worker);
+}
+
 async fn get(client: &reqwest::Client, server: &ServerProcess, path: &str) -> Value {
     server.get_json(client, path).await
 }

@@ -13,11 +13,12 @@ mod conn;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use ::postgres::fallible_iterator::FallibleIterator as _;
 use anyhow::Context;
 use conn::PgConn;
 
 use super::sql::{Backend, Db, SqlContext, SqlStore};
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, Work, WorkListener};
 
 /// Connections per node.
 const POOL_SIZE: usize = 8;
@@ -116,6 +117,65 @@ impl Backend for Postgres {
 
     fn apply(conn: &PgConn, script: &str) -> StoreResult<()> {
         conn.batch(script).sql("apply migration")
+    }
+
+    /// A connection of its own on a thread of its own, `LISTEN`ing on every
+    /// [`Work`] channel; reconnects with backoff. After each (re)connect it
+    /// reports all work, since notifications sent meanwhile are lost.
+    fn listen(&self, on_work: WorkListener, stop: tokio_util::sync::CancellationToken) {
+        let config = self.config.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tessera-listen".into())
+            .spawn(move || listen_loop(&config, &on_work, &stop));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the PostgreSQL listener; relying on polling");
+        }
+    }
+}
+
+fn listen_loop(
+    config: &::postgres::Config,
+    on_work: &WorkListener,
+    stop: &tokio_util::sync::CancellationToken,
+) {
+    const CHECK_STOP: Duration = Duration::from_millis(250);
+    let mut backoff = Duration::from_millis(100);
+    while !stop.is_cancelled() {
+        let listening = config.connect(::postgres::NoTls).and_then(|mut client| {
+            let channels: Vec<String> = Work::ALL
+                .iter()
+                .map(|w| format!("LISTEN {};", w.channel()))
+                .collect();
+            client.batch_execute(&channels.concat())?;
+            Ok(client)
+        });
+        let mut client = match listening {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, "PostgreSQL listener cannot connect; retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        Work::ALL.iter().for_each(|w| on_work(*w));
+        while !stop.is_cancelled() {
+            // A fresh iterator each time: one whose timeout has fired keeps
+            // answering `None` at once.
+            match client.notifications().timeout_iter(CHECK_STOP).next() {
+                Ok(Some(n)) => {
+                    if let Some(work) = Work::ALL.into_iter().find(|w| w.channel() == n.channel()) {
+                        on_work(work);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "PostgreSQL listener lost its connection");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -92,6 +92,17 @@ impl Dialect {
     }
 }
 
+/// Tells listening nodes about new work when the transaction commits
+/// (PostgreSQL `NOTIFY`; nothing on SQLite, whose one process wakes its own
+/// workers).
+pub fn announce<C: Db>(tx: &C, work: crate::store::Work) -> StoreResult<()> {
+    if C::DIALECT == Dialect::Postgres {
+        tx.execute("SELECT pg_notify(?1, '')", (work.channel(),))
+            .sql("announce work")?;
+    }
+    Ok(())
+}
+
 /// A connection the statement code runs on.
 pub trait Db {
     const DIALECT: Dialect;

@@ -64,6 +64,7 @@ pub fn insert_event<C: Db>(tx: &C, e: &NewEvent) -> StoreResult<Vec<DeliveryId>>
         .sql("insert delivery")?;
         ids.push(id);
     }
+    super::announce(tx, crate::store::Work::Deliveries)?;
     Ok(ids)
 }
 
@@ -378,7 +379,7 @@ pub fn retry_now<C: Db>(tx: &C, user: UserId, id: DeliveryId, now: i64) -> Store
             None => StoreError::NotFound,
         });
     }
-    Ok(())
+    super::announce(tx, crate::store::Work::Deliveries)
 }
 
 pub fn stats<C: Db>(conn: &C) -> StoreResult<OutboxStats> {

@@ -160,7 +160,7 @@ pub fn insert_run<C: Db>(tx: &C, run: &RunRecord) -> StoreResult<()> {
         ),
     )
     .sql("insert run")?;
-    Ok(())
+    super::announce(tx, crate::store::Work::Runs)
 }
 
 const RUN_COLUMNS: &str = "id, agent_id, user_id, status, sources, callback_url, graph, triggered_by, inputs, outputs, errors, status_message, created_at, started_at, finished_at, attempt, cancel_requested_at, multi_input, trigger_id";
@@ -399,7 +399,7 @@ pub fn resume<C: Db>(tx: &C, user: UserId, id: RunId, now: i64) -> StoreResult<(
         )
         .sql("resume run")?;
     if n == 1 {
-        return Ok(());
+        return super::announce(tx, crate::store::Work::Runs);
     }
     match run(tx, Some(user), id)? {
         None => Err(StoreError::NotFound),

@@ -35,6 +35,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Applies one migration script.
     fn apply(conn: &Self::Conn, script: &str) -> StoreResult<()>;
+
+    /// See [`Store::listen`].
+    fn listen(&self, on_work: WorkListener, stop: tokio_util::sync::CancellationToken) {
+        let _ = (on_work, stop);
+    }
 }
 
 /// Migrations in order, for every backend; the position + 1 is the schema version.
@@ -524,6 +529,10 @@ impl<B: Backend> Store for SqlStore<B> {
         self.read(move |c| dashboard::activity(c, user, since))
             .await
     }
+    fn listen(&self, on_work: WorkListener, stop: tokio_util::sync::CancellationToken) {
+        self.0.listen(on_work, stop);
+    }
+
     async fn list_triggers(&self, user: UserId) -> StoreResult<Vec<TriggerRecord>> {
         self.read(move |c| triggers::of_user(c, user)).await
     }
