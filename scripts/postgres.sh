@@ -2,13 +2,16 @@
 # A throwaway PostgreSQL for the tests, from the machine's own packages:
 #   scripts/postgres.sh start   → prints the database URL on stdout
 #   scripts/postgres.sh stop
-# The cluster lives under target/test-tools/postgres (fsync off: it is
-# thrown away), listens on 127.0.0.1 only, on a free port, and trusts local
-# connections. Installs the `postgresql` package with apt when missing.
+# The cluster lives in $TESSERA_TEST_PG_DIR (default /tmp/tessera-test-postgres,
+# outside the checkout so the `postgres` user can reach it whatever the
+# checkout's permissions), runs with fsync off (it is thrown away), listens on
+# 127.0.0.1 only, on a free port, and trusts local connections. Installs the
+# `postgresql` package with apt when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root="$(pwd)/target/test-tools/postgres"
+root="${TESSERA_TEST_PG_DIR:-${TMPDIR:-/tmp}/tessera-test-postgres}"
 data="$root/data"
+case "$root" in /|"") echo "refusing to use $root" >&2; exit 2 ;; esac
 
 bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
 if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
