@@ -104,6 +104,8 @@ impl fmt::Debug for SigningKey {
 pub enum KeyError {
     NotBase64,
     BadLength(usize),
+    /// `Verifier::with_keys` was given no key: it would refuse everything.
+    NoKeys,
 }
 
 impl fmt::Display for KeyError {
@@ -115,6 +117,7 @@ impl fmt::Display for KeyError {
             Self::BadLength(n) => {
                 write!(f, "the signing key must decode to 24 to 64 bytes, not {n}")
             }
+            Self::NoKeys => f.write_str("no signing key was given"),
         }
     }
 }
@@ -232,6 +235,9 @@ impl Verifier {
             .into_iter()
             .map(SigningKey::parse)
             .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err(KeyError::NoKeys);
+        }
         Ok(Self {
             keys,
             tolerance_secs: DEFAULT_TOLERANCE_SECS,
@@ -508,6 +514,14 @@ mod tests {
         assert!(text.starts_with(WHSEC_PREFIX));
         assert_eq!(SigningKey::parse(&text), Ok(key.clone()));
         assert_eq!(SigningKey::parse(&text[WHSEC_PREFIX.len()..]), Ok(key));
+    }
+
+    #[test]
+    fn a_verifier_needs_at_least_one_key() {
+        assert!(matches!(
+            Verifier::with_keys(std::iter::empty::<&str>()),
+            Err(KeyError::NoKeys)
+        ));
     }
 
     #[test]
