@@ -550,8 +550,11 @@ export interface VideoInputSlot {
 export interface VideoOutput {
   /** ISO 8601 UTC. */
   completed_at: string;
-  /** Additive: the render id (usable as an input of later runs). */
-  id: string;
+  /**
+   * Additive: the render id (usable as an input of later runs). Tessera
+   * always sends it; optional so payloads of the seed's shape parse too.
+   */
+  id?: string;
   /** Signed URL of a JPEG thumbnail, valid for one hour. */
   thumbnail_url: string;
   /** Signed URL, valid for one hour. */

@@ -2,13 +2,29 @@
 # Fuzz the live API against its own OpenAPI document with schemathesis
 # (installed by scripts/test-deps.sh): a bounded number of examples per
 # operation, failing on any 5xx and on any response the document does not
-# describe. The server runs on loopback with a throwaway SQLite database;
-# every host name resolves to 127.0.0.1 without DNS and non-public targets
-# are refused, so no request leaves the machine.
+# describe. The server runs with a throwaway SQLite database, and the whole
+# run happens in a network namespace of its own (`unshare -rn`) where only
+# loopback exists: whatever URL the fuzzer makes up (a public IP literal, a
+# host name), nothing can leave the machine. Every host name also resolves
+# to 127.0.0.1 without DNS. Before fuzzing, the script creates an agent, a
+# finished run on the bundled sample video, a schedule and a webhook
+# delivery, and points the operations that take their ids at them
+# (scripts/schemathesis.toml), so the fuzzer reaches the handlers' logic
+# rather than their 404s.
 #
 # Usage: scripts/schemathesis.sh [path/to/tessera] [max examples per operation]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -z "${TESSERA_FUZZ_ISOLATED:-}" ]; then
+  if unshare -rn true 2>/dev/null && command -v ip >/dev/null; then
+    exec unshare -rn env TESSERA_FUZZ_ISOLATED=1 \
+      bash -c 'ip link set lo up && exec "$0" "$@"' "$(pwd)/scripts/schemathesis.sh" "$@"
+  fi
+  echo "scripts/schemathesis.sh: cannot make a network namespace (unshare -rn, ip);" \
+    "refusing to fuzz with a route to other hosts" >&2
+  exit 1
+fi
 
 bin="${1:-target/debug/tessera}"
 examples="${2:-${SCHEMATHESIS_EXAMPLES:-25}}"

@@ -80,3 +80,6 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
   fi
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
+
+# The fuzzing run isolates itself in a network namespace (unshare, ip).
+command -v ip >/dev/null 2>&1 || apt_install iproute2

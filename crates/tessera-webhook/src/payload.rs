@@ -221,8 +221,11 @@ pub struct VideoInput {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct VideoOutput {
-    /// Additive: the render id (usable as an input of later runs).
-    pub id: String,
+    /// Additive: the render id (usable as an input of later runs). Tessera
+    /// always sends it; optional so payloads of the seed's shape parse too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(nullable = false))]
+    pub id: Option<String>,
     /// Signed URL, valid for one hour.
     pub video_url: String,
     /// Signed URL of a JPEG thumbnail, valid for one hour.

@@ -5,6 +5,7 @@
 //! `--smoke` runs each figure once on tiny inputs (part of `make test`, so the
 //! code cannot rot) and writes nothing.
 
+mod nodes;
 mod report;
 mod video;
 
@@ -27,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md"));
     let mut figures: Vec<Figure> = Vec::new();
     figures.extend(video::run(smoke).await?);
+    figures.extend(nodes::run(smoke).await?);
     for f in &figures {
         eprintln!("{}", f.line());
     }

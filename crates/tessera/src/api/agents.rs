@@ -19,10 +19,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(node_types))
         .routes(routes!(create))
-        .routes(routes!(read))
+        .routes(routes!(get_agent))
         .routes(routes!(update))
         .routes(routes!(delete))
-        .routes(routes!(list))
+        .routes(routes!(list_agents))
 }
 
 /// `POST /agent/create`
@@ -175,7 +175,7 @@ fn check_description(description: Option<&str>) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/agent/{id}", tag = "agents",
     params(("id" = String, Path, description = "Agent id")),
     responses((status = 200, body = AgentView), (status = "4XX", body = ErrorBody)))]
-async fn read(
+async fn get_agent(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
@@ -209,7 +209,7 @@ struct AgentPage {
 /// The caller's agents, newest first.
 #[utoipa::path(get, path = "/agents", tag = "agents", params(ListQuery),
     responses((status = 200, body = AgentPage), (status = "4XX", body = ErrorBody)))]
-async fn list(
+async fn list_agents(
     State(state): State<AppState>,
     auth: Auth,
     Query(q): Query<ListQuery>,

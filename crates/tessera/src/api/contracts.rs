@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(openapi))
         .routes(routes!(typescript_definitions))
+        .routes(routes!(webhook_type_definitions))
 }
 
 /// This document: the OpenAPI 3.1 description of the whole API.
@@ -53,6 +54,13 @@ async fn typescript_definitions() -> impl IntoResponse {
         )],
         TS.get_or_init(typescript).as_str(),
     )
+}
+
+/// The same definitions at the path PRODUCT.md names for the webhook types.
+#[utoipa::path(get, path = "/types/webhooks.d.ts", tag = "operations", security(()),
+    responses((status = 200, description = "TypeScript definitions (the same file as /openapi/tessera.d.ts)", content_type = "application/typescript", body = String)))]
+async fn webhook_type_definitions() -> impl IntoResponse {
+    typescript_definitions().await
 }
 
 /// The OpenAPI document as pretty JSON with a trailing newline.

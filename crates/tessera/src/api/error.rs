@@ -143,30 +143,56 @@ pub fn internal(context: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::internal()
 }
 
-/// `axum::Json`, but a malformed body becomes a `validation_error`.
+/// `axum::Json`, but a malformed body becomes a `validation_error`, and the
+/// body must be a JSON object (serde would otherwise also read a struct from
+/// an array of its fields in order).
 pub struct Json<T>(pub T);
 
 impl<T, S> FromRequest<S> for Json<T>
 where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|m| {
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::validation(
+                "the request body must be JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_rejection(e.status(), &e.body_text()))?;
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') {
+            return Err(ApiError::validation(
+                "the request body must be a JSON object",
+            ));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Json(value)),
             Err(rejection) => Err(match rejection {
-                JsonRejection::MissingJsonContentType(_) => ApiError::validation(
-                    "the request body must be JSON with Content-Type: application/json",
-                ),
                 JsonRejection::JsonSyntaxError(e) => {
                     ApiError::validation(format!("malformed JSON: {}", source_text(&e)))
                 }
                 JsonRejection::JsonDataError(e) => {
                     ApiError::validation(format!("invalid request body: {}", source_text(&e)))
                 }
-                JsonRejection::BytesRejection(e) => body_rejection(e.status(), &e.body_text()),
                 other => ApiError::validation(other.body_text()),
             }),
         }

@@ -26,7 +26,7 @@ pub const MAX_INPUTS: usize = 50;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(start))
-        .routes(routes!(read))
+        .routes(routes!(get_run))
         .routes(routes!(list_all))
         .routes(routes!(list_for_agent))
         .routes(routes!(list_for_trigger))
@@ -319,7 +319,7 @@ fn run_graph(
 #[utoipa::path(get, path = "/agent_run/{id}", tag = "runs",
     params(("id" = String, Path, description = "Run id")),
     responses((status = 200, body = RunView), (status = "4XX", body = ErrorBody)))]
-async fn read(
+async fn get_run(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
@@ -483,7 +483,7 @@ async fn list_all(
     auth: Auth,
     Query(q): Query<ListQuery>,
 ) -> Result<JsonOut<RunPage>, ApiError> {
-    list(&state, &auth, q, None, None).await
+    list_runs(&state, &auth, q, None, None).await
 }
 
 /// The runs of one agent (also after the agent was deleted).
@@ -497,7 +497,7 @@ async fn list_for_agent(
     Query(q): Query<ListQuery>,
 ) -> Result<JsonOut<RunPage>, ApiError> {
     let id: AgentId = parse_path_id(&id, "agent")?;
-    let listed = list(&state, &auth, q, Some(id), None).await?;
+    let listed = list_runs(&state, &auth, q, Some(id), None).await?;
     // Runs of a deleted agent stay listable; an agent that never existed is 404.
     let empty = listed.0.runs.is_empty();
     if empty && state.store.agent(auth.user_id, id).await?.is_none() {
@@ -517,7 +517,7 @@ async fn list_for_trigger(
     Query(q): Query<ListQuery>,
 ) -> Result<JsonOut<RunPage>, ApiError> {
     let id: TriggerId = parse_path_id(&id, "trigger")?;
-    let listed = list(&state, &auth, q, None, Some(id)).await?;
+    let listed = list_runs(&state, &auth, q, None, Some(id)).await?;
     // A removed trigger's runs stay listable; a trigger that never existed is 404.
     let empty = listed.0.runs.is_empty();
     if empty && state.store.trigger(auth.user_id, id).await?.is_none() {
@@ -526,7 +526,7 @@ async fn list_for_trigger(
     Ok(listed)
 }
 
-async fn list(
+async fn list_runs(
     state: &AppState,
     auth: &Auth,
     q: ListQuery,

@@ -26,7 +26,7 @@ const MAX_SCHEDULE_INPUTS: usize = 50;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list))
+        .routes(routes!(list_triggers))
         .routes(routes!(add_schedule))
         .routes(routes!(remove_schedule))
 }
@@ -48,7 +48,7 @@ pub(super) async fn owned_agent(
 #[utoipa::path(get, path = "/agent/{id}/triggers", tag = "triggers",
     params(("id" = String, Path, description = "Agent id")),
     responses((status = 200, body = Vec<TriggerView>), (status = "4XX", body = ErrorBody)))]
-async fn list(
+async fn list_triggers(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,

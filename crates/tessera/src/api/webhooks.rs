@@ -29,8 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(signing_key))
         .routes(routes!(rotate_signing_key))
         .routes(routes!(test))
-        .routes(routes!(list))
-        .routes(routes!(read))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(get_delivery))
         .routes(routes!(retry))
 }
 
@@ -74,7 +74,7 @@ struct SecretSet {
 
 /// Set the webhook secret, or generate one; the answer is the only time it is shown.
 #[utoipa::path(put, path = "/webhook_secret", tag = "webhooks",
-    request_body(content = Option<SetSecret>, description = "Optional: no body generates a secret"),
+    request_body(content = SetSecret, description = "Optional: no body (or `{}`) generates a secret"),
     responses((status = 200, body = SecretSet), (status = "4XX", body = ErrorBody)))]
 async fn set_secret(
     State(state): State<AppState>,
@@ -93,6 +93,11 @@ async fn set_secret(
         if !json {
             return Err(ApiError::validation(
                 "the request body must be JSON with Content-Type: application/json",
+            ));
+        }
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::validation(
+                "the request body must be a JSON object",
             ));
         }
         serde_json::from_slice::<SetSecret>(&body)
@@ -399,7 +404,7 @@ struct AttemptView {
 /// The delivery log, newest first, with filters.
 #[utoipa::path(get, path = "/webhook_deliveries", tag = "webhooks", params(ListQuery),
     responses((status = 200, body = DeliveryPage), (status = "4XX", body = ErrorBody)))]
-async fn list(
+async fn list_deliveries(
     State(state): State<AppState>,
     auth: Auth,
     Query(q): Query<ListQuery>,
@@ -452,7 +457,7 @@ async fn list(
 #[utoipa::path(get, path = "/webhook_deliveries/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "Delivery id")),
     responses((status = 200, body = DeliveryDetail), (status = "4XX", body = ErrorBody)))]
-async fn read(
+async fn get_delivery(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,

@@ -141,7 +141,7 @@ impl EventBody {
                 outputs: outputs
                     .iter()
                     .map(|o| VideoOutput {
-                        id: o.id.to_string(),
+                        id: Some(o.id.to_string()),
                         video_url: sign(&o.files.video_key),
                         thumbnail_url: sign(&o.files.thumbnail_key),
                         completed_at: iso8601(o.completed_at),

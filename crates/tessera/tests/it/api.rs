@@ -468,3 +468,23 @@ async fn bodies_over_the_limit_get_a_json_413() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn bodies_must_be_json_objects() {
+    let app = TestApp::spawn().await;
+    // serde would read a struct from an array of its fields: refused.
+    let (status, body) = app
+        .post("/agent/create", &json!(["renamed", null, [], []]))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["detail"], "the request body must be a JSON object");
+    for bad in [json!(null), json!(["a-secret-long-enough"])] {
+        let (status, body) = app.put("/webhook_secret", &bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    let (_, agents) = app.get("/agents").await;
+    assert!(agents["agents"].as_array().unwrap().is_empty());
+    let (_, secret) = app.get("/webhook_secret").await;
+    assert_eq!(secret["configured"], false);
+    app.stop().await;
+}

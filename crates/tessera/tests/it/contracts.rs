@@ -45,6 +45,7 @@ async fn the_committed_and_served_contracts_match_the_code() {
     for (path, name, text) in [
         ("/openapi.json", "json", &generated[0].1),
         (contracts::TYPESCRIPT_PATH, "typescript", &generated[1].1),
+        ("/types/webhooks.d.ts", "typescript", &generated[1].1),
     ] {
         // No API key needed: the contracts are public.
         let response = http.get(app.url(path)).send().await.unwrap();
@@ -79,11 +80,15 @@ fn the_document_describes_auth_errors_and_the_seed_types() {
     ] {
         assert!(schemas.get(name).is_some(), "{name} is not in the document");
     }
-    // Every operation that needs a key says so and documents its errors.
+    // Every operation that needs a key says so and documents its errors, and
+    // operation ids are unique (client generators name methods after them).
     let mut operations = 0;
+    let mut ids = std::collections::HashSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             operations += 1;
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(ids.insert(id.clone()), "operationId {id:?} is used twice");
             let public = op.get("security") == Some(&json!([{}]));
             if public {
                 continue;
