@@ -2,8 +2,9 @@
 //! PostgreSQL, next to one node on SQLite, in the same session.
 //!
 //! Each measurement queues N `TEST` events for a fast local receiver through
-//! the store (not timed), then starts the worker processes and times from the
-//! moment they all listen until the receiver has every event once. The
+//! the store, due an hour from now (not timed), starts the worker processes,
+//! then makes every delivery due at once with one `UPDATE` and times until
+//! the receiver has every event once. The
 //! PostgreSQL server is a throwaway one from `scripts/postgres.sh` unless
 //! `TESSERA_BENCH_DATABASE_URL` names one.
 
@@ -46,7 +47,8 @@ pub async fn run(smoke: bool) -> anyhow::Result<Vec<Figure>> {
             note: if workers == 1 {
                 format!(
                     "{events} `TEST` events queued beforehand to a local receiver that answers 200 at once; \
-                     timed from all worker processes listening to the receiver holding every event; \
+                     timed from making them all due (one UPDATE, every worker already up, polling every 20 ms) \
+                     to the receiver holding every event; \
                      every attempt recorded. PostgreSQL runs on the same 2-core machine as the workers, \
                      so extra nodes compete with the database for the same cores."
                 )
@@ -86,6 +88,7 @@ async fn measure(
         nodes.push(Node::start(dir.path(), &database_url, shared.path())?);
     }
     let started = Instant::now();
+    make_due(&database_url).await?;
     while receiver.count() < events {
         if started.elapsed() > DEADLINE {
             bail!("only {} of {events} delivered", receiver.count());
@@ -129,11 +132,33 @@ async fn queue(
                 },
                 destinations: vec![url.to_owned()],
                 attempts_allowed: 4,
-                created_at: now.timestamp_millis(),
+                // Not due until `make_due`: every node is up by then.
+                created_at: now.timestamp_millis() + 3_600_000,
             })
             .await?;
     }
     Ok(())
+}
+
+/// Every queued delivery becomes due now, in one statement.
+async fn make_due(database_url: &str) -> anyhow::Result<()> {
+    const SQL: &str = "UPDATE webhook_deliveries SET next_attempt_at = 0";
+    let url = database_url.to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        match url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let conn = rusqlite::Connection::open(path)?;
+                conn.busy_timeout(Duration::from_secs(10))?;
+                conn.execute(SQL, [])?;
+            }
+            None => {
+                let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+                client.execute(SQL, &[])?;
+            }
+        }
+        Ok(())
+    })
+    .await?
 }
 
 /// A worker process.
@@ -150,6 +175,7 @@ impl Node {
             .env("TESSERA_OBJECT_STORE", shared.join("objects"))
             .env("TESSERA_ROLES", "worker")
             .env("TESSERA_ALLOW_PRIVATE_TARGETS", "127.0.0.0/8")
+            .env("TESSERA_POLL_INTERVAL_MS", "20")
             .env("RUST_LOG", "tessera=info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
