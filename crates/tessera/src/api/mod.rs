@@ -61,7 +61,9 @@ pub fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document of the whole API.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    let mut doc = api().into_openapi();
+    openapi::describe_server_errors(&mut doc);
+    doc
 }
 
 /// What a node without the `api` role serves: health, readiness and metrics.

@@ -69,3 +69,37 @@ impl Modify for Security {
         );
     }
 }
+
+/// Every operation can fail inside the server: `5XX` with the same
+/// `{error, detail}` body (`internal_server_error`, 500).
+pub fn describe_server_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let response = ResponseBuilder::new()
+        .description(
+            "An unexpected failure (`internal_server_error`); details are logged, not returned",
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.responses
+                .responses
+                .entry("5XX".into())
+                .or_insert_with(|| response.clone().into());
+        }
+    }
+}

@@ -89,6 +89,10 @@ fn the_document_describes_auth_errors_and_the_seed_types() {
             operations += 1;
             let id = op["operationId"].as_str().unwrap_or_default().to_owned();
             assert!(ids.insert(id.clone()), "operationId {id:?} is used twice");
+            assert!(
+                op["responses"].get("5XX").is_some(),
+                "{method} {path} does not document server errors"
+            );
             let public = op.get("security") == Some(&json!([{}]));
             if public {
                 continue;
