@@ -103,6 +103,7 @@ export type ControlStatus = "cancelled" | "cancelling" | "queued";
 export interface CreateAgent {
   connections?: Connection[];
   description?: string | null;
+  /** 1 to 200 characters (surrounding spaces are trimmed). */
   name: string;
   nodes: NodeSpec[];
 }

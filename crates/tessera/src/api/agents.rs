@@ -29,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateAgent {
+    /// 1 to 200 characters (surrounding spaces are trimmed).
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     #[serde(default)]
     description: Option<String>,
@@ -77,6 +79,7 @@ async fn create(
 #[serde(deny_unknown_fields)]
 struct UpdateAgent {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     /// `null` clears the description; absent keeps it.
     #[serde(default, with = "super::double_option")]

@@ -129,6 +129,7 @@ struct AddSchedule {
     timezone: Option<String>,
     /// The videos each scheduled run works on (1–50).
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 50)]
     video_urls: Vec<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]

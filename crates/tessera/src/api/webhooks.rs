@@ -63,6 +63,7 @@ async fn read_secret(
 struct SetSecret {
     /// 8 to 256 visible ASCII characters.
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 256)]
     secret: Option<String>,
 }
 

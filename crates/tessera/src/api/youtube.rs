@@ -106,6 +106,7 @@ pub fn youtube_trigger_view(
 #[serde(deny_unknown_fields)]
 struct AddChannels {
     /// `UC…` ids, channel URLs, `@handles`, `c/…` or `user/…` names (1–50).
+    #[schema(min_items = 1, max_items = 50)]
     youtube_channels: Vec<String>,
     /// Absent = keep, string = replace, `null` = clear.
     #[serde(default, with = "super::double_option")]
@@ -118,6 +119,7 @@ struct AddChannels {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RemoveChannels {
+    #[schema(min_items = 1, max_items = 50)]
     youtube_channels: Vec<String>,
 }
 
