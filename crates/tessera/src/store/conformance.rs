@@ -501,6 +501,11 @@ pub async fn a_dead_owners_leases_can_be_expired_at_once(store: DynStore) {
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:expr) => {
+        $crate::store_conformance_tests!(optional async { Some($make.await) });
+    };
+    // `$make` gives `Option<DynStore>`: `None` when the backend's server is
+    // not configured for this run (see `store::postgres::tests`).
+    (optional $make:expr) => {
         $crate::store_conformance_tests!(@each $make;
             a_delivery_lease_is_exclusive_until_it_expires,
             a_later_event_of_a_run_waits_for_the_earlier_one_to_the_same_url,
@@ -518,41 +523,13 @@ macro_rules! store_conformance_tests {
             attempts_keep_headers_and_reason_and_activity_counts_by_status,
         );
     };
-    (optional $make:expr) => {
-        $crate::store_conformance_tests!(@optional $make;
-            a_delivery_lease_is_exclusive_until_it_expires,
-            a_later_event_of_a_run_waits_for_the_earlier_one_to_the_same_url,
-            claims_respect_each_destinations_room,
-            a_manual_retry_allows_exactly_one_more_attempt,
-            pruning_removes_old_finished_deliveries_and_keeps_pending_ones,
-            a_run_is_owned_through_its_lease,
-            signing_key_rotation_keeps_the_previous_key_for_its_grace,
-            a_dead_owners_leases_can_be_expired_at_once,
-            a_schedule_slot_fires_once_however_many_schedulers_race,
-            a_youtube_channel_is_polled_by_one_owner_at_a_time,
-            a_youtube_video_fires_once,
-            a_session_ends_on_expiry_logout_or_when_its_key_is_revoked,
-            api_keys_are_listed_and_revoked_per_user_but_never_the_last,
-            attempts_keep_headers_and_reason_and_activity_counts_by_status,
-        );
-    };
-    // `$make` gives `Option<DynStore>`: `None` when the backend's server is
-    // not configured for this run (see `store::postgres::tests`).
-    (@optional $make:expr; $($name:ident),* $(,)?) => {
+    (@each $make:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $name() {
                 if let Some(store) = $make.await {
                     $crate::store::conformance::$name(store).await;
                 }
-            }
-        )*
-    };
-    (@each $make:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                $crate::store::conformance::$name($make.await).await;
             }
         )*
     };
