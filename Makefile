@@ -27,12 +27,17 @@ test: test-deps
 	$(MAKE) test-postgres
 	$(MAKE) schemathesis
 
-## The whole suite again on PostgreSQL (a throwaway server from scripts/postgres.sh).
+## The whole suite again on PostgreSQL (a throwaway server from scripts/postgres.sh), with
+## a local S3-compatible server (scripts/s3.sh) for the S3 and multi-node tests.
 test-postgres:
 	@url=$$(./scripts/postgres.sh start) || exit 1; \
+	s3=$$(./scripts/s3.sh start) || { ./scripts/postgres.sh stop; exit 1; }; \
 	TESSERA_TEST_DATABASE_URL=$$url TESSERA_REQUIRE_POSTGRES=1 \
+	TESSERA_TEST_S3_BUCKET=tessera-test TESSERA_REQUIRE_S3=1 \
+	AWS_ENDPOINT_URL=$$s3 AWS_REGION=us-east-1 \
+	AWS_ACCESS_KEY_ID=tessera-test-key AWS_SECRET_ACCESS_KEY=tessera-test-secret-never-logged \
 		$(CARGO) nextest run -p tessera --no-fail-fast; status=$$?; \
-	./scripts/postgres.sh stop; exit $$status
+	./scripts/s3.sh stop; ./scripts/postgres.sh stop; exit $$status
 
 ## Fuzz the live API against its OpenAPI document (bounded examples per operation).
 schemathesis:

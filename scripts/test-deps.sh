@@ -81,5 +81,16 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
+# The S3 tests (the PostgreSQL pass of `make test`) run against moto's server
+# mode, a local S3-compatible server (scripts/s3.sh), in a venv of its own.
+MOTO_VERSION=5.2.5
+moto="$TOOLS/moto"
+if ! "$moto/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null \
+  || [ ! -x "$moto/bin/moto_server" ]; then
+  echo "Installing moto $MOTO_VERSION (a local S3 server) into $moto" >&2
+  python3 -m venv "$moto" >/dev/null 2>&1 || { apt_install python3-venv; python3 -m venv "$moto"; }
+  "$moto/bin/pip" install --quiet --disable-pip-version-check "moto[server,s3]==$MOTO_VERSION"
+fi
+
 # The fuzzing run isolates itself in a network namespace (unshare, ip).
 command -v ip >/dev/null 2>&1 || apt_install iproute2

@@ -143,11 +143,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     let file_secret = store
         .setting_or_init("file_signing_secret", &generate_secret(""))
         .await?;
-    let objects = Objects::local(
-        &config.object_store_dir,
+    let objects = Objects::open(
+        &config.object_store,
         file_secret.as_bytes(),
         public_url.clone(),
-    )?;
+    )
+    .await?;
     let net = Arc::new(NetConfig {
         policy: config.address_policy.clone(),
         dns_overrides: parse_dns_overrides(&config.dns_overrides)

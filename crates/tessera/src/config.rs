@@ -38,9 +38,17 @@ pub struct Layer {
     /// Database URL (default sqlite://<data-dir>/tessera.db).
     #[arg(long, env = "TESSERA_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Object store: a directory path or file:// URL (default <data-dir>/objects).
+    /// Object store: a directory path, a file:// URL, or `s3://bucket/prefix`
+    /// for an S3-compatible bucket configured by the standard AWS settings
+    /// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+    /// AWS_ENDPOINT_URL, …) (default <data-dir>/objects).
     #[arg(long, env = "TESSERA_OBJECT_STORE")]
     pub object_store: Option<String>,
+    /// With S3: the endpoint that presigned URLs point at, when receivers
+    /// reach the store at another address than Tessera does (default: the
+    /// endpoint Tessera uses).
+    #[arg(long, env = "TESSERA_S3_PUBLIC_ENDPOINT")]
+    pub s3_public_endpoint: Option<String>,
     /// An `mk_…` key created on start when no key exists (automation, tests).
     #[arg(long, env = "TESSERA_BOOTSTRAP_API_KEY", hide_env_values = true)]
     pub bootstrap_api_key: Option<String>,
@@ -141,6 +149,7 @@ impl Layer {
             roles,
             database_url,
             object_store,
+            s3_public_endpoint,
             bootstrap_api_key,
             allow_private_targets,
             dns_overrides,
@@ -248,7 +257,7 @@ pub struct Config {
     pub public_url: Option<url::Url>,
     pub data_dir: PathBuf,
     pub database: DatabaseUrl,
-    pub object_store_dir: PathBuf,
+    pub object_store: ObjectStoreConfig,
     pub bootstrap_api_key: Option<Secret>,
     pub address_policy: AddressPolicy,
     pub dns_overrides: String,
@@ -291,7 +300,11 @@ impl Config {
         let data_dir = l.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
         let database = parse_database_url(l.database_url.as_deref(), &data_dir)?;
         let roles = Roles::parse(l.roles.as_deref().unwrap_or("api,worker,scheduler"))?;
-        let object_store_dir = parse_object_store(l.object_store.as_deref(), &data_dir)?;
+        let object_store = parse_object_store(
+            l.object_store.as_deref(),
+            l.s3_public_endpoint.as_deref(),
+            &data_dir,
+        )?;
         let public_url = l
             .public_url
             .map(|u| parse_public_url(&u))
@@ -341,7 +354,7 @@ impl Config {
             roles,
             public_url,
             database,
-            object_store_dir,
+            object_store,
             bootstrap_api_key: l.bootstrap_api_key.map(Secret),
             address_policy,
             dns_overrides: l.dns_overrides.unwrap_or_default(),
@@ -446,13 +459,93 @@ fn redact_password(url: &str) -> String {
     }
 }
 
-fn parse_object_store(raw: Option<&str>, data_dir: &Path) -> anyhow::Result<PathBuf> {
-    match raw {
-        None => Ok(data_dir.join("objects")),
-        Some(s) if s.starts_with("s3://") => {
-            bail!("S3 object stores are not supported by this build yet; use a directory")
+fn parse_object_store(
+    raw: Option<&str>,
+    public_endpoint: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<ObjectStoreConfig> {
+    let store = match raw {
+        None => ObjectStoreConfig::Local(data_dir.join("objects")),
+        Some(s) if s.starts_with("s3://") => ObjectStoreConfig::S3(S3Location::parse(s)?),
+        Some(s) if s.contains("://") && !s.starts_with("file://") => bail!(
+            "invalid --object-store {s:?}: use a directory, file:///path or s3://bucket/prefix"
+        ),
+        Some(s) => ObjectStoreConfig::Local(PathBuf::from(s.strip_prefix("file://").unwrap_or(s))),
+    };
+    match (&store, public_endpoint) {
+        (_, None) => Ok(store),
+        (ObjectStoreConfig::S3(location), Some(endpoint)) => {
+            let url = url::Url::parse(endpoint)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .with_context(|| {
+                    format!("invalid --s3-public-endpoint {endpoint:?}: must be an http(s) URL")
+                })?;
+            Ok(ObjectStoreConfig::S3(S3Location {
+                public_endpoint: Some(url.as_str().trim_end_matches('/').to_owned()),
+                ..location.clone()
+            }))
         }
-        Some(s) => Ok(PathBuf::from(s.strip_prefix("file://").unwrap_or(s))),
+        (ObjectStoreConfig::Local(_), Some(_)) => {
+            bail!("--s3-public-endpoint is set but --object-store is not an s3:// URL")
+        }
+    }
+}
+
+/// Where objects live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjectStoreConfig {
+    /// A local directory (one node, or a directory every node shares).
+    Local(PathBuf),
+    /// An S3-compatible bucket.
+    S3(S3Location),
+}
+
+/// A bucket and a key prefix (`s3://bucket/prefix`); credentials, region
+/// and endpoint come from the standard AWS settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// Without leading or trailing slashes; may be empty.
+    pub prefix: String,
+    /// The endpoint presigned URLs use, if not the one Tessera talks to.
+    pub public_endpoint: Option<String>,
+}
+
+impl S3Location {
+    fn parse(raw: &str) -> anyhow::Result<S3Location> {
+        let rest = raw.strip_prefix("s3://").unwrap_or(raw);
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && !bucket.starts_with(['-', '.'])
+            && !bucket.ends_with(['-', '.']);
+        if !valid_bucket {
+            bail!(
+                "invalid --object-store {raw:?}: {bucket:?} is not an S3 bucket name \
+                 (3-63 lowercase letters, digits, '-' and '.')"
+            );
+        }
+        let prefix = prefix.trim_matches('/');
+        if prefix.contains("//") || prefix.contains('?') || prefix.contains('#') {
+            bail!("invalid --object-store {raw:?}: the prefix must be a plain path");
+        }
+        Ok(S3Location {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            public_endpoint: None,
+        })
+    }
+
+    /// `s3://bucket/prefix`, for messages.
+    pub fn describe(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
     }
 }
 
@@ -533,7 +626,54 @@ mod tests {
             config.database,
             DatabaseUrl::Sqlite("/tmp/x/tessera.db".into())
         );
-        assert_eq!(config.object_store_dir, PathBuf::from("/tmp/x/objects"));
+        assert_eq!(
+            config.object_store,
+            ObjectStoreConfig::Local(PathBuf::from("/tmp/x/objects"))
+        );
+    }
+
+    #[test]
+    fn object_stores_parse_as_directories_or_s3_buckets() {
+        let parse = |raw: &str, public: Option<&str>| {
+            parse_object_store(Some(raw), public, Path::new("/data"))
+        };
+        assert_eq!(
+            parse("file:///srv/objects", None).unwrap(),
+            ObjectStoreConfig::Local("/srv/objects".into())
+        );
+        assert_eq!(
+            parse("s3://media-bucket/tessera/prod/", None).unwrap(),
+            ObjectStoreConfig::S3(S3Location {
+                bucket: "media-bucket".into(),
+                prefix: "tessera/prod".into(),
+                public_endpoint: None,
+            })
+        );
+        let ObjectStoreConfig::S3(bare) =
+            parse("s3://media.bucket", Some("https://cdn.example.com/")).unwrap()
+        else {
+            panic!("an S3 location")
+        };
+        assert_eq!(bare.prefix, "");
+        assert_eq!(bare.describe(), "s3://media.bucket");
+        assert_eq!(
+            bare.public_endpoint.as_deref(),
+            Some("https://cdn.example.com")
+        );
+        for bad in [
+            "s3://",
+            "s3://Upper",
+            "s3://ab",
+            "s3://-bucket",
+            "s3://bucket_name/x",
+            "s3://bucket/a//b",
+            "gs://bucket/x",
+        ] {
+            let e = parse(bad, None).unwrap_err().to_string();
+            assert!(e.contains("--object-store"), "{bad}: {e}");
+        }
+        assert!(parse("/srv/objects", Some("https://cdn.example.com")).is_err());
+        assert!(parse("s3://bucket", Some("ftp://x")).is_err());
     }
 
     #[test]

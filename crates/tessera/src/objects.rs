@@ -1,10 +1,18 @@
-//! Object storage for inputs, outputs and thumbnails, and the signed
-//! `/files/…` URLs that hand them out.
+//! Object storage for inputs, outputs and thumbnails, and the signed URLs
+//! that hand them out.
 //!
-//! Everything goes through the `object_store` crate (a local directory by
-//! default), so a remote store is a configuration change, not a code change.
-//! Files move between the store and local disk in bounded chunks: a 5 GB
-//! input never sits in memory.
+//! Everything goes through the `object_store` crate: a local directory by
+//! default, or an S3-compatible bucket (`s3://bucket/prefix`). Files move
+//! between the store and local disk in bounded chunks: a 5 GB input never
+//! sits in memory.
+//!
+//! Two kinds of URL point at objects. Webhook payloads and API responses
+//! carry *public* URLs ([`Objects::with_urls`]): with a local store they are
+//! Tessera's own `/files/…` URLs signed with an HMAC; with S3 they are SigV4
+//! presigned GET URLs to the bucket, so receivers download straight from the
+//! store. The dashboard always uses `/files/…` ([`Objects::file_url`]): the
+//! page's Content-Security-Policy allows only its own origin, and `/files`
+//! streams from whichever store is configured.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +27,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::domain::signing;
 
+#[cfg(feature = "s3")]
+mod s3;
+
 /// How long a signed file URL stays valid.
 pub const URL_VALIDITY_SECS: i64 = 3600;
 const CHUNK: usize = 8 * 1024 * 1024;
@@ -29,6 +40,9 @@ pub struct Objects {
     store: Arc<dyn ObjectStore>,
     /// The directory of a local store: files are hard-linked in, not copied.
     local_root: Option<Arc<std::path::PathBuf>>,
+    /// Presigns public URLs when the store is S3.
+    #[cfg(feature = "s3")]
+    presigner: Option<Arc<s3::Presigner>>,
     secret: Arc<[u8]>,
     base: url::Url,
 }
@@ -52,9 +66,85 @@ impl Objects {
         Ok(Objects {
             store: Arc::new(store),
             local_root: Some(Arc::new(dir.to_path_buf())),
+            #[cfg(feature = "s3")]
+            presigner: None,
             secret: secret.into(),
             base,
         })
+    }
+
+    /// A store in an S3-compatible bucket, configured from the standard AWS
+    /// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT_URL`, …). Checks that
+    /// the bucket answers before returning, so a wrong name, endpoint or
+    /// credential stops the start with a clear error.
+    #[cfg(feature = "s3")]
+    pub async fn s3(
+        location: &crate::config::S3Location,
+        secret: &[u8],
+        base: url::Url,
+    ) -> anyhow::Result<Self> {
+        let (store, presigner) = s3::open(location).await?;
+        Ok(Objects {
+            store,
+            local_root: None,
+            presigner: Some(Arc::new(presigner)),
+            secret: secret.into(),
+            base,
+        })
+    }
+
+    /// Open the configured store.
+    pub async fn open(
+        config: &crate::config::ObjectStoreConfig,
+        secret: &[u8],
+        base: url::Url,
+    ) -> anyhow::Result<Self> {
+        match config {
+            crate::config::ObjectStoreConfig::Local(dir) => Self::local(dir, secret, base),
+            #[cfg(feature = "s3")]
+            crate::config::ObjectStoreConfig::S3(location) => {
+                Self::s3(location, secret, base).await
+            }
+            #[cfg(not(feature = "s3"))]
+            crate::config::ObjectStoreConfig::S3(location) => anyhow::bail!(
+                "{} needs S3 support: build with `--features s3`",
+                location.describe()
+            ),
+        }
+    }
+
+    /// Build something that embeds public URLs to objects (a webhook
+    /// payload, an API view): `render` gets a function from object key to a
+    /// URL valid for an hour from `now_unix`.
+    ///
+    /// Presigning an S3 URL may need credentials fetched over the network,
+    /// so it is async, while the views are plain functions: with S3, `render`
+    /// runs once to learn the keys it needs, the keys are presigned, and it
+    /// runs again with the URLs. `render` must therefore ask for the same
+    /// keys each time (it is a pure function of its data everywhere here).
+    pub async fn with_urls<T>(
+        &self,
+        now_unix: i64,
+        render: impl Fn(&dyn Fn(&str) -> String) -> T,
+    ) -> anyhow::Result<T> {
+        #[cfg(feature = "s3")]
+        if let Some(presigner) = &self.presigner {
+            let wanted = std::cell::RefCell::new(Vec::new());
+            render(&|key| {
+                wanted.borrow_mut().push(key.to_owned());
+                String::new()
+            });
+            let mut urls = std::collections::HashMap::new();
+            for key in wanted.into_inner() {
+                if let std::collections::hash_map::Entry::Vacant(slot) = urls.entry(key) {
+                    let url = presigner.presign(&object_path(slot.key())?).await?;
+                    slot.insert(url);
+                }
+            }
+            return Ok(render(&|key| urls.get(key).cloned().unwrap_or_default()));
+        }
+        Ok(render(&|key| self.file_url(key, now_unix)))
     }
 
     /// Upload a local file under `key`, streaming it in chunks.
@@ -74,14 +164,25 @@ impl Objects {
         let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
         let mut buf = vec![0u8; 1024 * 1024];
         let mut total = 0u64;
-        loop {
-            let n = reader.read(&mut buf).await.context("read local file")?;
-            if n == 0 {
-                break;
+        let copied: anyhow::Result<()> = async {
+            loop {
+                let n = reader.read(&mut buf).await.context("read local file")?;
+                if n == 0 {
+                    return Ok(());
+                }
+                writer.wait_for_capacity(2).await.context("upload chunk")?;
+                writer.write(&buf[..n]);
+                total += n as u64;
             }
-            writer.wait_for_capacity(2).await.context("upload chunk")?;
-            writer.write(&buf[..n]);
-            total += n as u64;
+        }
+        .await;
+        if let Err(e) = copied {
+            // An S3 multipart upload left open keeps its parts (and their
+            // cost) until aborted.
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(error = %abort, key, "could not abort a failed upload");
+            }
+            return Err(e);
         }
         writer.finish().await.context("finish upload")?;
         Ok(total)
@@ -118,8 +219,9 @@ impl Objects {
         Ok(())
     }
 
-    /// An absolute URL to `key`, valid for an hour from `now_unix`.
-    pub fn signed_url(&self, key: &str, now_unix: i64) -> String {
+    /// Tessera's own `/files/…` URL to `key`, valid for an hour from
+    /// `now_unix`, whatever the store (the dashboard's URLs).
+    pub fn file_url(&self, key: &str, now_unix: i64) -> String {
         let expires = now_unix + URL_VALIDITY_SECS;
         let signature = signing::file_signature(&self.secret, key, expires);
         let mut url = self.base.clone();
@@ -212,7 +314,7 @@ mod tests {
         );
         assert_eq!(objects.size("runs/a/missing").await.unwrap(), None);
 
-        let url = url::Url::parse(&objects.signed_url("runs/a/in.mp4", 1000)).unwrap();
+        let url = url::Url::parse(&objects.file_url("runs/a/in.mp4", 1000)).unwrap();
         assert_eq!(url.path(), "/files/runs/a/in.mp4");
         let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(q["expires"], "4600");

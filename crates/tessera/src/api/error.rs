@@ -85,6 +85,13 @@ impl ApiError {
         )
     }
 
+    /// 500 for a failure in another part of the server (the object store,
+    /// say): the cause is logged, the caller gets the generic message.
+    pub fn logged(what: &str, e: anyhow::Error) -> Self {
+        tracing::error!(error = format!("{e:#}"), "{what}");
+        Self::internal()
+    }
+
     fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
         ApiError {
             status,

@@ -166,29 +166,35 @@ async fn nodes(
     let run = owned_run(&state, auth.user_id, &id).await?;
     let statuses = node_statuses(&run);
     let now = chrono::Utc::now().timestamp();
-    let nodes = run
-        .graph
-        .nodes
-        .iter()
-        .map(|n| NodeView {
-            agent_node_id: n.id.clone(),
-            node_type: n.node_type.clone(),
-            status: node_status(&statuses, &n.id),
-            errors: node_errors(&run, &n.id).into_iter().cloned().collect(),
-            outputs: run
-                .outputs
-                .iter()
-                .filter(|o| o.render_node == n.id)
-                .map(|o| NodeOutput {
-                    id: o.id,
-                    input_index: o.input_index,
-                    video_url: state.objects.signed_url(&o.files.video_key, now),
-                    thumbnail_url: state.objects.signed_url(&o.files.thumbnail_key, now),
-                    completed_at: iso8601(o.completed_at),
-                })
-                .collect(),
-        })
-        .collect();
+    let render = |sign: &dyn Fn(&str) -> String| -> Vec<NodeView> {
+        run.graph
+            .nodes
+            .iter()
+            .map(|n| NodeView {
+                agent_node_id: n.id.clone(),
+                node_type: n.node_type.clone(),
+                status: node_status(&statuses, &n.id),
+                errors: node_errors(&run, &n.id).into_iter().cloned().collect(),
+                outputs: run
+                    .outputs
+                    .iter()
+                    .filter(|o| o.render_node == n.id)
+                    .map(|o| NodeOutput {
+                        id: o.id,
+                        input_index: o.input_index,
+                        video_url: sign(&o.files.video_key),
+                        thumbnail_url: sign(&o.files.thumbnail_key),
+                        completed_at: iso8601(o.completed_at),
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    let nodes = state
+        .objects
+        .with_urls(now, render)
+        .await
+        .map_err(|e| ApiError::logged("cannot sign object URLs", e))?;
     Ok(JsonOut(RunNodes {
         run_id: run.id,
         status: run.status,

@@ -325,7 +325,12 @@ async fn get_run(
     Path(id): Path<String>,
 ) -> Result<JsonOut<RunView>, ApiError> {
     let run = owned_run(&state, auth.user_id, &id).await?;
-    Ok(JsonOut(run_view(&state, &run)))
+    let view = state
+        .objects
+        .with_urls(chrono::Utc::now().timestamp(), |sign| run_view(&run, sign))
+        .await
+        .map_err(|e| ApiError::logged("cannot sign object URLs", e))?;
+    Ok(JsonOut(view))
 }
 
 /// The caller's run named by a path segment, or 404.
@@ -380,9 +385,8 @@ pub struct RunOutput {
 }
 
 /// The run as `GET /agent_run/{id}` returns it.
-pub fn run_view(state: &AppState, run: &RunRecord) -> RunView {
-    let now = chrono::Utc::now().timestamp();
-    let sign = |key: &str| state.objects.signed_url(key, now);
+/// `sign` turns an object key into a URL ([`crate::objects::Objects::with_urls`]).
+pub fn run_view(run: &RunRecord, sign: &dyn Fn(&str) -> String) -> RunView {
     RunView {
         run_id: run.id,
         agent_id: run.agent_id,

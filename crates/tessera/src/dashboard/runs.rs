@@ -168,7 +168,7 @@ pub async fn detail(
         )
         .await?;
     let now = chrono::Utc::now().timestamp();
-    let sign = |key: &str| local(state.objects.signed_url(key, now));
+    let sign = |key: &str| local(state.objects.file_url(key, now));
     let statuses = node_statuses(&run);
     let open = matches!(run.status, RunStatus::Queued | RunStatus::Running);
     let body = html! {

@@ -220,7 +220,20 @@ impl Dispatcher {
             Ok(_) => {
                 let now_secs = started_at.timestamp();
                 let objects = &self.inner.objects;
-                let payload = d.body.render(&|key| objects.signed_url(key, now_secs));
+                let payload = match objects
+                    .with_urls(now_secs, |sign| d.body.render(sign))
+                    .await
+                {
+                    Ok(payload) => payload,
+                    Err(e) => {
+                        // Credentials fetched from the environment (an
+                        // instance role, say) can fail for a while: leave
+                        // the delivery leased, so it is retried when the
+                        // lease expires, without spending one of its attempts.
+                        tracing::error!(delivery = %d.id, error = format!("{e:#}"), "cannot sign the payload's object URLs");
+                        return;
+                    }
+                };
                 let body = match serde_json::to_vec(&payload) {
                     Ok(b) => b,
                     Err(e) => {

@@ -12,6 +12,7 @@ mod lifecycle;
 mod multinode;
 mod process;
 mod runs;
+mod s3;
 mod schedules;
 mod support;
 mod webdriver;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::crash::{all_deliveries, start_receiver};
 use crate::process::ServerProcess;
-use crate::support::{API_KEY, FileServer, database_url, trim_agent};
+use crate::support::{API_KEY, FileServer, database_url, s3_location, trim_agent};
 
 const RUNS: usize = 6;
 const TESTS: usize = 150;
@@ -25,7 +25,11 @@ async fn three_nodes_share_the_work_and_lose_nothing_when_one_is_killed() {
     }
     let shared = tempfile::tempdir().unwrap();
     let url = database_url(shared.path()).unwrap();
-    let objects = shared.path().join("objects");
+    // One bucket for all nodes (a shared directory where no S3 server runs).
+    let s3 = s3_location();
+    let objects = s3
+        .clone()
+        .unwrap_or_else(|| shared.path().join("objects").display().to_string());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -34,7 +38,7 @@ async fn three_nodes_share_the_work_and_lose_nothing_when_one_is_killed() {
     let hook = format!("http://{port}/hook");
     let common = [
         ("TESSERA_DATABASE_URL", url.as_str()),
-        ("TESSERA_OBJECT_STORE", objects.to_str().unwrap()),
+        ("TESSERA_OBJECT_STORE", objects.as_str()),
         ("TESSERA_WEBHOOK_TIMEOUT_MS", "2000"),
         ("TESSERA_WEBHOOK_MAX_RETRIES", "50"),
         ("TESSERA_WEBHOOK_BACKOFF_BASE_MS", "300"),
@@ -128,8 +132,12 @@ async fn three_nodes_share_the_work_and_lose_nothing_when_one_is_killed() {
         .await;
         let run = get(&client, &api, &path).await;
         assert_eq!(run["status"], "completed", "{run}");
-        // Outputs written by one node download through the API node.
+        // Outputs written by one node download through the URL the API
+        // node hands out: presigned into the bucket with S3.
         let video = run["outputs"][0]["video_url"].as_str().unwrap();
+        if s3.is_some() {
+            assert!(video.contains("X-Amz-Signature="), "{video}");
+        }
         let bytes = client.get(video).send().await.unwrap();
         assert_eq!(bytes.status(), 200, "{video}");
         assert!(bytes.bytes().await.unwrap().len() > 1000);

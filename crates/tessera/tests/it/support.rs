@@ -50,6 +50,21 @@ pub fn database_url(data_dir: &std::path::Path) -> Option<String> {
     Some(tessera::store::postgres::url_with_schema(&url, &schema))
 }
 
+/// With `TESSERA_TEST_S3_BUCKET` set (the PostgreSQL pass of `make test`
+/// starts a local S3 server, scripts/s3.sh, and sets the standard AWS
+/// variables), an `s3://` location under a fresh prefix of that bucket.
+/// `None` means there is no S3 server here, a failure when
+/// `TESSERA_REQUIRE_S3` says there must be.
+pub fn s3_location() -> Option<String> {
+    match std::env::var("TESSERA_TEST_S3_BUCKET") {
+        Ok(bucket) => Some(format!("s3://{bucket}/t-{}", uuid::Uuid::new_v4().simple())),
+        Err(_) if std::env::var_os("TESSERA_REQUIRE_S3").is_some() => {
+            panic!("TESSERA_REQUIRE_S3 is set but TESSERA_TEST_S3_BUCKET is not")
+        }
+        Err(_) => None,
+    }
+}
+
 /// Rows in `table` of the app's database: the tests' only peek behind the API.
 pub fn count_rows(data_dir: &std::path::Path, table: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table}");
