@@ -101,9 +101,18 @@ async fn a_backlog_survives_kill_9_and_is_delivered_exactly_as_logged() {
         .buffer_unordered(32)
         .collect()
         .await;
+    // Nothing answers: each first attempt failed to connect, or (on a
+    // loaded machine) has not happened yet or ran out of time.
+    let outcomes: std::collections::BTreeSet<String> =
+        queued.iter().map(|a| a["error"].to_string()).collect();
     assert!(
-        queued.iter().all(|a| a["error"] == "connect"),
-        "the receiver is down while queueing"
+        queued
+            .iter()
+            .all(|a| a["success"] == false && a["status_code"].is_null())
+            && outcomes
+                .iter()
+                .all(|e| ["\"connect\"", "\"pending\"", "\"timeout\""].contains(&e.as_str())),
+        "the receiver is down while queueing, yet: {outcomes:?}"
     );
     first.kill_9();
 
