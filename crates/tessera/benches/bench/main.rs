@@ -5,7 +5,9 @@
 //! `--smoke` runs each figure once on tiny inputs (part of `make test`, so the
 //! code cannot rot) and writes nothing.
 
+mod delivery;
 mod nodes;
+mod receiver;
 mod report;
 mod video;
 
@@ -27,14 +29,25 @@ async fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md"));
     let mut figures: Vec<Figure> = Vec::new();
-    figures.extend(video::run(smoke).await?);
-    figures.extend(nodes::run(smoke).await?);
+    // `--only NAME` (delivery, video, nodes) measures one group and writes
+    // nothing, for working on one figure.
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    if wanted("delivery") {
+        figures.extend(delivery::run(smoke).await?);
+    }
+    if wanted("video") {
+        figures.extend(video::run(smoke).await?);
+    }
+    if wanted("nodes") {
+        figures.extend(nodes::run(smoke).await?);
+    }
     for f in &figures {
         eprintln!("{}", f.line());
     }
-    if smoke {
+    if smoke || only.is_some() {
         eprintln!(
-            "smoke run: {} figures measured; nothing written",
+            "{} figures measured; nothing written (--smoke or --only)",
             figures.len()
         );
     } else {

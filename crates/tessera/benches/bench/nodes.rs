@@ -8,22 +8,18 @@
 //! PostgreSQL server is a throwaway one from `scripts/postgres.sh` unless
 //! `TESSERA_BENCH_DATABASE_URL` names one.
 
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use axum::Router;
-use axum::http::HeaderMap;
-use axum::routing::post;
 use tessera::config::{Config, Layer};
 use tessera::domain::ids::EventId;
 use tessera::domain::payload::EventBody;
 use tessera::store::NewEvent;
 
+use crate::receiver::Counter;
 use crate::report::Figure;
 
 /// Longest one measurement may take.
@@ -61,7 +57,7 @@ pub async fn run(smoke: bool) -> anyhow::Result<Vec<Figure>> {
 }
 
 /// Deliveries per second with `workers` nodes on `database` (SQLite when `None`).
-async fn measure(
+pub async fn measure(
     receiver: &Counter,
     database: Option<&str>,
     workers: usize,
@@ -200,43 +196,6 @@ impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A receiver that answers 200 at once and counts distinct webhook ids.
-struct Counter {
-    url: String,
-    seen: Arc<Mutex<HashSet<String>>>,
-}
-
-impl Counter {
-    async fn start() -> anyhow::Result<Counter> {
-        let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
-        let record = seen.clone();
-        let router = Router::new().route(
-            "/hook",
-            post(move |headers: HeaderMap| {
-                let record = record.clone();
-                async move {
-                    if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
-                        record.lock().unwrap().insert(id.to_owned());
-                    }
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/hook", listener.local_addr()?);
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Ok(Counter { url, seen })
-    }
-
-    fn count(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-
-    fn reset(&self) {
-        self.seen.lock().unwrap().clear();
     }
 }
 

@@ -8,10 +8,19 @@
 //! `destination_concurrency` attempts in flight on this node, and claims skip
 //! destinations that are full, so a slow or dead receiver only ever occupies
 //! its own slots.
+//!
+//! Claims run ahead of the attempts by one round: a destination may hold up
+//! to `destination_concurrency` claimed deliveries in a local queue beside
+//! the ones in flight, and a slot that finishes an attempt takes the next
+//! one from that queue at once, without waiting for the database. A queued
+//! delivery is only sent while its lease still covers a whole attempt;
+//! otherwise its lease is given back. Results are written in batches
+//! (`recorder.rs`).
 
 pub mod attempt;
+mod recorder;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,7 +37,8 @@ use crate::metrics::Metrics;
 use crate::net::{ErrorClass, webhook_client};
 use crate::objects::Objects;
 use crate::store::{
-    AttemptRecord, ClaimedDelivery, DestinationRoom, DynStore, NextState, StoreResult,
+    AttemptRecord, ClaimedDelivery, DestinationRoom, DynStore, NextState, RecordedAttempt,
+    StoreResult,
 };
 
 /// Most attempts in flight on one node.
@@ -52,8 +62,13 @@ struct Inner {
     wake: Wakeups,
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
-    /// Attempts in flight per destination on this node.
-    in_flight: Mutex<HashMap<String, u32>>,
+    /// Per destination: attempts in flight and claimed deliveries waiting.
+    destinations: Mutex<HashMap<String, Destination>>,
+    /// Set on shutdown: slots stop taking queued deliveries.
+    stopping: std::sync::atomic::AtomicBool,
+    /// A destination's queue is down to half a round: claim more.
+    refill: tokio::sync::Notify,
+    recorder: recorder::Recorder,
 }
 
 /// A user's credentials, read once per claimed batch.
@@ -75,7 +90,14 @@ impl Dispatcher {
                 wake: s.wake,
                 metrics: s.metrics,
                 slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
-                in_flight: Mutex::new(HashMap::new()),
+                destinations: Mutex::new(HashMap::new()),
+                stopping: std::sync::atomic::AtomicBool::new(false),
+                refill: tokio::sync::Notify::new(),
+                recorder: recorder::Recorder::start(
+                    services.store.clone(),
+                    services.owner.clone(),
+                    services.wake.clone(),
+                ),
             }),
         }
     }
@@ -99,74 +121,133 @@ impl Dispatcher {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.inner.wake.deliveries.notified() => {}
+                _ = self.inner.refill.notified() => {}
                 _ = tokio::time::sleep(self.inner.config.poll_interval) => {}
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             }
         }
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         while in_flight.join_next().await.is_some() {}
+        self.inner.recorder.flush().await;
+        // Claimed but never sent: give them back so other nodes take them
+        // at once rather than when the leases expire.
+        let waiting: Vec<_> = self
+            .lock_destinations()
+            .values_mut()
+            .flat_map(|d| d.queue.drain(..).map(|q| q.delivery.id))
+            .collect();
+        self.release(waiting).await;
     }
 
-    /// Claim one batch of due deliveries and start their attempts on
-    /// `in_flight`. Returns how many were claimed.
-    pub async fn try_next(&self, in_flight: &mut tokio::task::JoinSet<()>) -> StoreResult<usize> {
-        let free = self.inner.slots.available_permits();
-        if free == 0 {
-            return Ok(0);
+    fn lock_destinations(&self) -> std::sync::MutexGuard<'_, HashMap<String, Destination>> {
+        self.inner
+            .destinations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn release(&self, ids: Vec<crate::domain::ids::DeliveryId>) {
+        if ids.is_empty() {
+            return;
         }
-        let now = chrono::Utc::now().timestamp_millis();
-        let lease_until = now + self.inner.config.delivery_lease().as_millis() as i64;
-        let batch = self
+        if let Err(e) = self
             .inner
             .store
-            .claim_deliveries(
-                &self.inner.owner,
-                now,
-                lease_until,
-                free.min(CLAIM_BATCH) as u32,
-                &self.room(),
-            )
-            .await?;
-        let claimed = batch.len();
-        let mut credentials: HashMap<UserId, Arc<Credentials>> = HashMap::new();
-        for delivery in batch {
-            let creds = match credentials.get(&delivery.user_id) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = Arc::new(self.credentials(delivery.user_id).await?);
-                    credentials.insert(delivery.user_id, c.clone());
-                    c
-                }
-            };
-            // Claims never exceed the free slots, so a permit is always there.
-            let Ok(permit) = self.inner.slots.clone().try_acquire_owned() else {
-                break;
-            };
-            let guard = InFlight::enter(self.clone(), delivery.destination.clone());
-            in_flight.spawn(async move {
-                guard.dispatcher.attempt(delivery, &creds).await;
-                drop(guard);
-                drop(permit);
-            });
+            .release_deliveries(&self.inner.owner, ids)
+            .await
+        {
+            tracing::warn!(error = %e, "could not give back claimed deliveries; their leases will expire");
         }
+    }
+
+    /// Claim one batch of due deliveries into the destinations' queues and
+    /// start slots for them on `in_flight`. Returns how many were claimed.
+    pub async fn try_next(&self, in_flight: &mut tokio::task::JoinSet<()>) -> StoreResult<usize> {
+        let limit = self.inner.config.destination_concurrency as u32;
+        let (room, free) = {
+            let destinations = self.lock_destinations();
+            let held: usize = destinations
+                .values()
+                .map(|d| d.in_flight as usize + d.queue.len())
+                .sum();
+            let room = DestinationRoom {
+                per_destination: 2 * limit,
+                busy: destinations
+                    .iter()
+                    .map(|(k, d)| (k.clone(), d.room(limit)))
+                    .collect(),
+            };
+            (room, (2 * MAX_IN_FLIGHT).saturating_sub(held))
+        };
+        let mut claimed = 0;
+        if free > 0 {
+            let now = chrono::Utc::now().timestamp_millis();
+            let lease_until = now + self.inner.config.delivery_lease().as_millis() as i64;
+            let batch = self
+                .inner
+                .store
+                .claim_deliveries(
+                    &self.inner.owner,
+                    now,
+                    lease_until,
+                    free.min(CLAIM_BATCH) as u32,
+                    &room,
+                )
+                .await?;
+            claimed = batch.len();
+            let mut credentials: HashMap<UserId, Arc<Credentials>> = HashMap::new();
+            let mut queued = Vec::with_capacity(batch.len());
+            for delivery in batch {
+                let creds = match credentials.get(&delivery.user_id) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = Arc::new(self.credentials(delivery.user_id).await?);
+                        credentials.insert(delivery.user_id, c.clone());
+                        c
+                    }
+                };
+                queued.push(Queued {
+                    delivery,
+                    creds,
+                    lease_until,
+                });
+            }
+            let mut destinations = self.lock_destinations();
+            for q in queued {
+                destinations
+                    .entry(q.delivery.destination.clone())
+                    .or_default()
+                    .queue
+                    .push_back(q);
+            }
+        }
+        self.start_slots(in_flight, limit);
         Ok(claimed)
     }
 
-    /// Room per destination for the next claim.
-    fn room(&self) -> DestinationRoom {
-        let limit = self.inner.config.destination_concurrency as u32;
-        let busy = self
-            .inner
-            .in_flight
-            .lock()
-            .map(|m| {
-                m.iter()
-                    .map(|(d, n)| (d.clone(), limit.saturating_sub(*n)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        DestinationRoom {
-            per_destination: limit,
-            busy,
+    /// Start a slot for each destination with more deliveries waiting than
+    /// slots about to take them, while it has room and the node has permits.
+    fn start_slots(&self, in_flight: &mut tokio::task::JoinSet<()>, limit: u32) {
+        let mut destinations = self.lock_destinations();
+        for (key, d) in destinations.iter_mut() {
+            while d.in_flight < limit && d.queue.len() as u32 > d.starting {
+                let Ok(permit) = self.inner.slots.clone().try_acquire_owned() else {
+                    return;
+                };
+                d.in_flight += 1;
+                d.starting += 1;
+                let slot = Slot {
+                    dispatcher: self.clone(),
+                    destination: key.clone(),
+                };
+                in_flight.spawn(async move {
+                    slot.run().await;
+                    drop(slot);
+                    drop(permit);
+                });
+            }
         }
     }
 
@@ -325,51 +406,94 @@ impl Dispatcher {
                 tracing::debug!(delivery = %d.id, %url, attempts = attempts_made, "webhook delivered");
             }
         }
-        if let Err(e) = self
-            .inner
-            .store
-            .record_attempt(d.id, &self.inner.owner, &record, next)
-            .await
-        {
-            // The lease will expire and the delivery will be attempted again:
-            // at-least-once, never lost.
-            tracing::error!(delivery = %d.id, error = %e, "could not record a webhook attempt");
-            return;
-        }
-        let _ = self.inner.wake.attempts.send(d.id);
-        if matches!(next, NextState::Succeeded | NextState::Failed) {
-            // A later event of the same run may have been waiting on this one.
-            self.inner.wake.deliveries.notify_one();
-        }
+        self.inner
+            .recorder
+            .record(RecordedAttempt {
+                delivery: d.id,
+                attempt: record,
+                next,
+            })
+            .await;
     }
 }
 
-/// Counts one attempt against its destination while it is in flight.
-struct InFlight {
+/// A claimed delivery waiting for a slot.
+struct Queued {
+    delivery: ClaimedDelivery,
+    creds: Arc<Credentials>,
+    lease_until: i64,
+}
+
+/// One destination's attempts in flight and deliveries waiting.
+#[derive(Default)]
+struct Destination {
+    /// Slots running (each sends one attempt at a time).
+    in_flight: u32,
+    /// Slots started that have not taken their first delivery yet.
+    starting: u32,
+    queue: VecDeque<Queued>,
+}
+
+impl Destination {
+    /// How many more deliveries a claim may add: one round of attempts in
+    /// flight plus one waiting.
+    fn room(&self, limit: u32) -> u32 {
+        (2 * limit).saturating_sub(self.in_flight + self.queue.len() as u32)
+    }
+}
+
+/// Sends a destination's queued deliveries one after another until the
+/// queue is empty, counting as one attempt in flight meanwhile.
+struct Slot {
     dispatcher: Dispatcher,
     destination: String,
 }
 
-impl InFlight {
-    fn enter(dispatcher: Dispatcher, destination: String) -> Self {
-        if let Ok(mut m) = dispatcher.inner.in_flight.lock() {
-            *m.entry(destination.clone()).or_insert(0) += 1;
-        }
-        InFlight {
-            dispatcher,
-            destination,
+impl Slot {
+    async fn run(&self) {
+        let inner = &self.dispatcher.inner;
+        // A fresh lease covers the timeout plus the margin; a delivery that
+        // waited in the queue for more than half the margin is given back.
+        let needed_ms = (inner.config.webhook_timeout + inner.config.delivery_lease_margin / 2)
+            .as_millis() as i64;
+        let mut first = true;
+        loop {
+            let next = {
+                let mut destinations = self.dispatcher.lock_destinations();
+                let Some(d) = destinations.get_mut(&self.destination) else {
+                    return;
+                };
+                if std::mem::take(&mut first) {
+                    d.starting = d.starting.saturating_sub(1);
+                }
+                let next = d.queue.pop_front();
+                if next.is_some() && d.queue.len() as u32 <= d.in_flight / 2 {
+                    inner.refill.notify_one();
+                }
+                next
+            };
+            let Some(q) = next else { return };
+            // Only send while the lease covers a whole attempt: a delivery
+            // whose lease ran out mid-attempt could be claimed elsewhere and
+            // be in flight twice.
+            let stopping = inner.stopping.load(std::sync::atomic::Ordering::SeqCst);
+            let now = chrono::Utc::now().timestamp_millis();
+            if stopping || q.lease_until - now < needed_ms {
+                self.dispatcher.release(vec![q.delivery.id]).await;
+                continue;
+            }
+            self.dispatcher.attempt(q.delivery, &q.creds).await;
         }
     }
 }
 
-impl Drop for InFlight {
+impl Drop for Slot {
     fn drop(&mut self) {
-        if let Ok(mut m) = self.dispatcher.inner.in_flight.lock()
-            && let Some(n) = m.get_mut(&self.destination)
-        {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.destination);
+        let mut destinations = self.dispatcher.lock_destinations();
+        if let Some(d) = destinations.get_mut(&self.destination) {
+            d.in_flight = d.in_flight.saturating_sub(1);
+            if d.in_flight == 0 && d.queue.is_empty() {
+                destinations.remove(&self.destination);
             }
         }
     }

@@ -110,6 +110,42 @@ pub async fn a_delivery_lease_is_exclusive_until_it_expires(store: DynStore) {
     assert_eq!(attempts.len(), 2);
 }
 
+pub async fn a_released_delivery_can_be_claimed_again_at_once(store: DynStore) {
+    let user = store.default_user(T0).await.unwrap();
+    store
+        .enqueue_event(test_event(user, None, &["http://a.test/h"]))
+        .await
+        .unwrap();
+    let first = store
+        .claim_deliveries("a", T0, T0 + 60_000, 10, &room(8))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    // Only the owner's release counts.
+    store
+        .release_deliveries("b", vec![first[0].id])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_deliveries("b", T0 + 1, T0 + 60_000, 10, &room(8))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .release_deliveries("a", vec![first[0].id])
+        .await
+        .unwrap();
+    let again = store
+        .claim_deliveries("b", T0 + 2, T0 + 60_000, 10, &room(8))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "released long before its lease expired");
+    let (d, attempts) = store.delivery(user, first[0].id).await.unwrap().unwrap();
+    assert_eq!((d.status, attempts.len()), (DeliveryStatus::Pending, 0));
+}
+
 pub async fn a_later_event_of_a_run_waits_for_the_earlier_one_to_the_same_url(store: DynStore) {
     let user = store.default_user(T0).await.unwrap();
     let run = Some(RunId::new());
@@ -508,6 +544,7 @@ macro_rules! store_conformance_tests {
     (optional $make:expr) => {
         $crate::store_conformance_tests!(@each $make;
             a_delivery_lease_is_exclusive_until_it_expires,
+            a_released_delivery_can_be_claimed_again_at_once,
             a_later_event_of_a_run_waits_for_the_earlier_one_to_the_same_url,
             claims_respect_each_destinations_room,
             a_manual_retry_allows_exactly_one_more_attempt,

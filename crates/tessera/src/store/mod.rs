@@ -210,14 +210,34 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         room: &DestinationRoom,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
-    /// Record one attempt and the delivery's next state, releasing the lease.
+    /// Record attempts and their deliveries' next states in one
+    /// transaction, releasing the leases `owner` holds on them. An attempt
+    /// is recorded whoever holds the lease now; the state only changes where
+    /// `owner` still holds it.
+    async fn record_attempts(
+        &self,
+        owner: &str,
+        batch: std::sync::Arc<[RecordedAttempt]>,
+    ) -> StoreResult<()>;
+    /// Give back leases `owner` holds on deliveries it will not attempt
+    /// (claimed ahead, then shutdown or a lease too short to use).
+    async fn release_deliveries(&self, owner: &str, ids: Vec<DeliveryId>) -> StoreResult<()>;
+    /// [`Store::record_attempts`] for one attempt.
     async fn record_attempt(
         &self,
         delivery: DeliveryId,
         owner: &str,
         attempt: &AttemptRecord,
         next: NextState,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let one = RecordedAttempt {
+            delivery,
+            attempt: attempt.clone(),
+            next,
+        };
+        self.record_attempts(owner, std::sync::Arc::new([one]))
+            .await
+    }
     async fn list_deliveries(
         &self,
         user: UserId,

@@ -371,6 +371,14 @@ pub struct AttemptRecord {
     pub reason: Option<String>,
 }
 
+/// An attempt to record, with the delivery's next state.
+#[derive(Clone, Debug)]
+pub struct RecordedAttempt {
+    pub delivery: DeliveryId,
+    pub attempt: AttemptRecord,
+    pub next: NextState,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct DeliveryFilter {
     pub status: Option<DeliveryStatus>,

@@ -8,7 +8,7 @@ use crate::domain::address::destination_key;
 use crate::domain::ids::{DeliveryId, UserId};
 use crate::store::{
     AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryRecord, DeliveryStatus,
-    DestinationRoom, NewEvent, NextState, OutboxStats, StoreError, StoreResult,
+    DestinationRoom, NewEvent, NextState, OutboxStats, RecordedAttempt, StoreError, StoreResult,
 };
 
 /// Insert the event and one pending delivery per destination. A run's later
@@ -173,55 +173,79 @@ pub fn claim<C: Db>(
         )
         .collect()
 }
-pub fn record_attempt<C: Db>(
-    tx: &C,
-    id: DeliveryId,
-    owner: &str,
-    a: &AttemptRecord,
-    next: NextState,
-) -> StoreResult<()> {
-    // The attempt happened whoever holds the lease now, so it is always
-    // recorded; the state change only applies while this owner holds it.
-    let attempt_no: i64 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM webhook_attempts WHERE delivery_id = ?1",
-            [id.to_string()],
-            |r| r.get(0),
+pub fn release<C: Db>(tx: &C, owner: &str, ids: &[DeliveryId]) -> StoreResult<()> {
+    let mut stmt = tx
+        .prepare_cached(
+            "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL
+             WHERE id = ?1 AND lease_owner = ?2 AND status = 'pending'",
         )
-        .sql("next attempt number")?;
-    tx.execute(
-        "INSERT INTO webhook_attempts (delivery_id, attempt_no, started_at, duration_ms, status_code, error,
-                                       error_detail, response_snippet, truncated, request_headers,
-                                       response_headers, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        (
-            id.to_string(),
-            attempt_no,
-            a.started_at,
-            a.duration_ms,
-            a.status_code,
-            &a.error,
-            &a.error_detail,
-            &a.response_snippet,
-            a.truncated,
-            to_json(&a.request_headers)?,
-            to_json(&a.response_headers)?,
-            &a.reason,
-        ),
-    )
-    .sql("insert attempt")?;
-    let (status, next_at) = match next {
-        NextState::Succeeded => (DeliveryStatus::Succeeded, None),
-        NextState::Failed => (DeliveryStatus::Failed, None),
-        NextState::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-    };
-    tx.execute(
-        "UPDATE webhook_deliveries SET status = ?3, next_attempt_at = ?4, attempt_count = attempt_count + 1,
-                lease_owner = NULL, lease_until = NULL, updated_at = ?5
-         WHERE id = ?1 AND lease_owner = ?2",
-        (id.to_string(), owner, status.as_str(), next_at, a.started_at + a.duration_ms),
-    )
-    .sql("update delivery")?;
+        .sql("prepare release delivery")?;
+    for id in ids {
+        stmt.execute((id.to_string(), owner))
+            .sql("release delivery")?;
+    }
+    if !ids.is_empty() {
+        super::announce(tx, crate::store::Work::Deliveries)?;
+    }
+    Ok(())
+}
+
+pub fn record_attempts<C: Db>(tx: &C, owner: &str, batch: &[RecordedAttempt]) -> StoreResult<()> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO webhook_attempts (delivery_id, attempt_no, started_at, duration_ms, status_code, error,
+                                           error_detail, response_snippet, truncated, request_headers,
+                                           response_headers, reason)
+             SELECT ?1, COALESCE(MAX(attempt_no), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
+             FROM webhook_attempts WHERE delivery_id = ?1",
+        )
+        .sql("prepare insert attempt")?;
+    let mut update = tx
+        .prepare_cached(
+            "UPDATE webhook_deliveries SET status = ?3, next_attempt_at = ?4, attempt_count = attempt_count + 1,
+                    lease_owner = NULL, lease_until = NULL, updated_at = ?5
+             WHERE id = ?1 AND lease_owner = ?2",
+        )
+        .sql("prepare update delivery")?;
+    for RecordedAttempt {
+        delivery,
+        attempt: a,
+        next,
+    } in batch
+    {
+        // The attempt happened whoever holds the lease now, so it is always
+        // recorded; the state change only applies while this owner holds it.
+        let id = delivery.to_string();
+        insert
+            .execute((
+                id.as_str(),
+                a.started_at,
+                a.duration_ms,
+                a.status_code,
+                &a.error,
+                &a.error_detail,
+                &a.response_snippet,
+                a.truncated,
+                to_json(&a.request_headers)?,
+                to_json(&a.response_headers)?,
+                &a.reason,
+            ))
+            .sql("insert attempt")?;
+        let (status, next_at) = match next {
+            NextState::Succeeded => (DeliveryStatus::Succeeded, None),
+            NextState::Failed => (DeliveryStatus::Failed, None),
+            NextState::RetryAt(at) => (DeliveryStatus::Pending, Some(*at)),
+        };
+        update
+            .execute((
+                id.as_str(),
+                owner,
+                status.as_str(),
+                next_at,
+                a.started_at + a.duration_ms,
+            ))
+            .sql("update delivery")?;
+    }
     Ok(())
 }
 

@@ -320,15 +320,18 @@ impl<B: Backend> Store for SqlStore<B> {
         self.write(move |tx| outbox::claim(tx, &owner, now, lease_until, limit, &room))
             .await
     }
-    async fn record_attempt(
+    async fn release_deliveries(&self, owner: &str, ids: Vec<DeliveryId>) -> StoreResult<()> {
+        let owner = owner.to_owned();
+        self.write(move |tx| outbox::release(tx, &owner, &ids))
+            .await
+    }
+    async fn record_attempts(
         &self,
-        delivery: DeliveryId,
         owner: &str,
-        attempt: &AttemptRecord,
-        next: NextState,
+        batch: std::sync::Arc<[RecordedAttempt]>,
     ) -> StoreResult<()> {
-        let (owner, attempt) = (owner.to_owned(), attempt.clone());
-        self.write(move |tx| outbox::record_attempt(tx, delivery, &owner, &attempt, next))
+        let owner = owner.to_owned();
+        self.write(move |tx| outbox::record_attempts(tx, &owner, &batch))
             .await
     }
     async fn list_deliveries(
