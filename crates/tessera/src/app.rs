@@ -127,9 +127,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
     let config = Arc::new(config);
     let roles = config.roles;
     let store = open_store(&config).await?;
-    if roles.api {
-        ensure_first_key(&store, &config).await?;
-    }
+    let (database, objects_at) = (
+        config.database_description(),
+        config.object_store_description(),
+    );
 
     let owner = node_identity();
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -149,6 +150,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         public_url.clone(),
     )
     .await?;
+    // Only once everything the node needs has opened: a key printed by a
+    // start that then fails is easy to miss, and the next start prints none.
+    if roles.api {
+        ensure_first_key(&store, &config).await?;
+    }
     let net = Arc::new(NetConfig {
         policy: config.address_policy.clone(),
         dns_overrides: parse_dns_overrides(&config.dns_overrides)
@@ -226,7 +232,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         tasks.spawn(crate::triggers::youtube::Poller::new(&services).run(shutdown.clone()));
     }
 
-    tracing::info!(%addr, %public_url, %roles, "Tessera is listening");
+    tracing::info!(
+        %addr,
+        %public_url,
+        %roles,
+        database = %database,
+        objects = %objects_at,
+        "Tessera is listening"
+    );
     Ok(RunningApp {
         addr,
         public_url,

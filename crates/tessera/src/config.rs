@@ -396,6 +396,14 @@ impl Config {
         }
     }
 
+    /// Where objects are, for messages.
+    pub fn object_store_description(&self) -> String {
+        match &self.object_store {
+            ObjectStoreConfig::Local(dir) => dir.display().to_string(),
+            ObjectStoreConfig::S3(location) => location.describe(),
+        }
+    }
+
     /// The lease a dispatcher takes on a delivery: longer than any attempt can last.
     pub fn delivery_lease(&self) -> Duration {
         self.webhook_timeout + self.delivery_lease_margin
@@ -467,7 +475,9 @@ fn parse_object_store(
     let store = match raw {
         None => ObjectStoreConfig::Local(data_dir.join("objects")),
         Some(s) if s.starts_with("s3://") => ObjectStoreConfig::S3(S3Location::parse(s)?),
-        Some(s) if s.contains("://") && !s.starts_with("file://") => bail!(
+        // Anything that looks like a URL but is not one we take (`s3:/x`,
+        // `gs://x`, `s3:bucket`) is a mistake, not a directory name.
+        Some(s) if !s.starts_with("file://") && looks_like_a_url(s) => bail!(
             "invalid --object-store {s:?}: use a directory, file:///path or s3://bucket/prefix"
         ),
         Some(s) => ObjectStoreConfig::Local(PathBuf::from(s.strip_prefix("file://").unwrap_or(s))),
@@ -490,6 +500,17 @@ fn parse_object_store(
             bail!("--s3-public-endpoint is set but --object-store is not an s3:// URL")
         }
     }
+}
+
+/// Whether `s` starts with a URL scheme (`name:`).
+fn looks_like_a_url(s: &str) -> bool {
+    s.split_once(':').is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
 }
 
 /// Where objects live.
@@ -668,6 +689,8 @@ mod tests {
             "s3://bucket_name/x",
             "s3://bucket/a//b",
             "gs://bucket/x",
+            "s3:/bucket/x",
+            "s3:bucket",
         ] {
             let e = parse(bad, None).unwrap_err().to_string();
             assert!(e.contains("--object-store"), "{bad}: {e}");

@@ -156,9 +156,19 @@ impl Objects {
         let mut reader = tokio::fs::File::open(file)
             .await
             .with_context(|| format!("cannot open {}", file.display()))?;
+        // Remote stores hand files out directly: say what they are, so a
+        // browser plays a video_url rather than downloading it.
+        let mut options = object_store::PutMultipartOptions::default();
+        if self.local_root.is_none()
+            && let Some(content_type) = content_type(key)
+        {
+            options
+                .attributes
+                .insert(object_store::Attribute::ContentType, content_type.into());
+        }
         let upload = self
             .store
-            .put_multipart(&location)
+            .put_multipart_opts(&location, options)
             .await
             .context("start upload")?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
@@ -273,6 +283,20 @@ impl Objects {
             body: result.into_stream(),
         })
     }
+}
+
+/// The media type of an object, from its key's extension.
+fn content_type(key: &str) -> Option<&'static str> {
+    let extension = key.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "mp4" | "m4v" => "video/mp4",
+        "mov" => "video/quicktime",
+        "webm" => "video/webm",
+        "mkv" => "video/x-matroska",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        _ => return None,
+    })
 }
 
 fn object_path(key: &str) -> anyhow::Result<ObjectPath> {

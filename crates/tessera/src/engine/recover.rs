@@ -2,20 +2,42 @@
 //! are expired at once (no waiting out `run_lease_seconds`), its leftover
 //! ffmpeg processes are stopped and its temporary files removed.
 //!
-//! A lease owner is `host-pid-suffix`. An owner on this host whose pid is no
-//! longer running is certainly dead; owners on other hosts are left to their
-//! leases, since only time tells whether they are.
+//! A lease owner is `host-pid-suffix`, where `host` names the machine's
+//! host name, its current boot and the process's PID namespace: pids are
+//! only comparable between processes that share all three (two containers or
+//! cloned VMs with one host name are different hosts here). An owner of this
+//! host whose pid is no longer running is certainly dead; owners of other
+//! hosts are left to their leases, since only time tells whether they are.
 
 use std::path::Path;
 
 use crate::media;
 use crate::store::DynStore;
 
-/// The host part of owner names made on this machine.
+/// The host part of owner names made by this process:
+/// `hostname@boot.pidns`.
 pub fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname")
+    let name = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "node".into())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into());
+    let boot: String = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
+    // "pid:[4026531836]" → "4026531836"
+    let pid_namespace: String = std::fs::read_link("/proc/self/ns/pid")
+        .map(|l| {
+            l.to_string_lossy()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect()
+        })
+        .unwrap_or_default();
+    format!("{name}@{boot}.{pid_namespace}")
 }
 
 /// Whether `owner` names a process of this host that is no longer running.
@@ -89,5 +111,17 @@ mod tests {
         ));
         assert!(!dead_here("other-4000000-abcd1234", "my-host"));
         assert!(!dead_here("garbage", "my-host"));
+    }
+
+    #[test]
+    fn another_pid_namespace_or_boot_is_another_host() {
+        let here = host_name();
+        assert!(here.contains('@') && here.contains('.'), "{here}");
+        assert!(dead_here(&format!("{here}-4000000-abcd1234"), &here));
+        let (name, _) = here.split_once('@').unwrap();
+        assert!(!dead_here(
+            &format!("{name}@00000000.1-4000000-abcd1234"),
+            &here
+        ));
     }
 }

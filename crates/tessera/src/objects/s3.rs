@@ -57,7 +57,8 @@ pub async fn open(location: &S3Location) -> anyhow::Result<(Arc<dyn ObjectStore>
             return Err(e).with_context(|| format!("cannot list {}", location.describe()));
         }
         Err(_) => anyhow::bail!(
-            "{} did not answer within {} s (check AWS_ENDPOINT_URL and the network)",
+            "{} did not answer within {} s (check AWS_ENDPOINT_URL, the credentials \
+             (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an instance role) and the network)",
             location.describe(),
             PROBE_TIMEOUT.as_secs()
         ),
@@ -80,14 +81,17 @@ fn build_client(location: &S3Location, endpoint: Option<&str>) -> object_store::
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(&location.bucket);
     if let Some(endpoint) = endpoint {
-        builder = builder.with_endpoint(endpoint);
+        // AWS_ENDPOINT_URL_S3 would otherwise take precedence.
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_config(AmazonS3ConfigKey::S3Endpoint, endpoint);
     }
     // An explicit http:// endpoint (MinIO on a private network, a local test
     // server) is the operator's choice; don't also demand AWS_ALLOW_HTTP.
-    if builder
-        .get_config_value(&AmazonS3ConfigKey::Endpoint)
-        .is_some_and(|e| e.starts_with("http://"))
-    {
+    let effective = builder
+        .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+        .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
+    if effective.is_some_and(|e| e.starts_with("http://")) {
         builder = builder.with_allow_http(true);
     }
     builder.build()

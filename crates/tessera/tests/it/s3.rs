@@ -157,6 +157,8 @@ async fn a_run_on_s3_hands_out_presigned_urls_that_download_the_right_bytes() {
     let output_url = finished["outputs"][0]["video_url"].as_str().unwrap();
     let output = http.get(output_url).send().await.unwrap();
     assert_eq!(output.status(), StatusCode::OK);
+    // Stored with its media type, so a browser plays it.
+    assert_eq!(output.headers()["content-type"], "video/mp4");
     let output = output.bytes().await.unwrap();
     let path = app.data_dir.path().join("from-s3.mp4");
     std::fs::write(&path, &output).unwrap();

@@ -47,7 +47,17 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::NoRows => f.write_str("query returned no rows"),
-            Error::Db { source, .. } => write!(f, "{source}"),
+            Error::Db { source, .. } => {
+                // The PostgreSQL client says only "db error" and keeps what
+                // the server said in its source.
+                write!(f, "{source}")?;
+                let mut inner = source.source();
+                while let Some(e) = inner {
+                    write!(f, ": {e}")?;
+                    inner = e.source();
+                }
+                Ok(())
+            }
             Error::Type(what) => f.write_str(what),
         }
     }
