@@ -6,6 +6,7 @@
 //! code cannot rot) and writes nothing.
 
 mod delivery;
+mod latency;
 mod nodes;
 mod receiver;
 mod report;
@@ -29,12 +30,15 @@ async fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md"));
     let mut figures: Vec<Figure> = Vec::new();
-    // `--only NAME` (delivery, video, nodes) measures one group and writes
+    // `--only NAME` (delivery, latency, video, nodes) measures one group and writes
     // nothing, for working on one figure.
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     if wanted("delivery") {
         figures.extend(delivery::run(smoke).await?);
+    }
+    if wanted("latency") {
+        figures.extend(latency::run(smoke).await?);
     }
     if wanted("video") {
         figures.extend(video::run(smoke).await?);

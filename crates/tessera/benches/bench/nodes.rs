@@ -157,45 +157,69 @@ async fn make_due(database_url: &str) -> anyhow::Result<()> {
     .await?
 }
 
-/// A worker process.
-struct Node(Child);
+/// A Tessera process.
+pub struct Node {
+    child: Child,
+    pub addr: std::net::SocketAddr,
+}
 
 impl Node {
     /// Start `tessera serve --roles worker` and wait until it listens.
     fn start(dir: &Path, database_url: &str, shared: &Path) -> anyhow::Result<Node> {
+        let objects = shared.join("objects");
+        Node::start_with(
+            dir,
+            &[
+                ("TESSERA_DATABASE_URL", database_url),
+                ("TESSERA_OBJECT_STORE", objects.to_str().context("path")?),
+                ("TESSERA_ROLES", "worker"),
+            ],
+        )
+    }
+
+    /// Start `tessera serve` in `dir` with these settings (beside a free
+    /// loopback port, loopback targets allowed and a 20 ms poll) and wait
+    /// until it listens.
+    pub fn start_with(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Node> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .arg("serve")
             .env("TESSERA_LISTEN", "127.0.0.1:0")
             .env("TESSERA_DATA_DIR", dir)
-            .env("TESSERA_DATABASE_URL", database_url)
-            .env("TESSERA_OBJECT_STORE", shared.join("objects"))
-            .env("TESSERA_ROLES", "worker")
             .env("TESSERA_ALLOW_PRIVATE_TARGETS", "127.0.0.0/8")
             .env("TESSERA_POLL_INTERVAL_MS", "20")
             .env("RUST_LOG", "tessera=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .context("start tessera")?;
         let stderr = child.stderr.take().context("stderr")?;
         let (tx, rx) = std::sync::mpsc::channel();
+        // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("Tessera is listening") {
-                    let _ = tx.send(());
+                if line.contains("Tessera is listening")
+                    && let Some(addr) = line
+                        .split("addr=")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .and_then(|a| a.parse().ok())
+                {
+                    let _ = tx.send(addr);
                 }
             }
         });
-        rx.recv_timeout(Duration::from_secs(30))
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
             .context("tessera did not start")?;
-        Ok(Node(child))
+        Ok(Node { child, addr })
     }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
