@@ -9,12 +9,13 @@
 //! destinations that are full, so a slow or dead receiver only ever occupies
 //! its own slots.
 //!
-//! Claims run ahead of the attempts by one round: a destination may hold up
-//! to `destination_concurrency` claimed deliveries in a local queue beside
-//! the ones in flight, and a slot that finishes an attempt takes the next
-//! one from that queue at once, without waiting for the database. A queued
-//! delivery is only sent while its lease still covers a whole attempt;
-//! otherwise its lease is given back. Results are written in batches
+//! Claims run ahead of the attempts: a destination holds claimed deliveries
+//! in a local queue beside the ones in flight — as many as its slots get
+//! through in a quarter of the lease margin at its recent pace (one round
+//! while unknown, none for a receiver that slow) — and a slot that finishes
+//! an attempt takes the next one from that queue at once, without waiting
+//! for the database. A queued delivery is only sent while its lease still
+//! covers a whole attempt; otherwise its lease is given back. Results are written in batches
 //! (`recorder.rs`).
 
 pub mod attempt;
@@ -44,7 +45,9 @@ use crate::store::{
 /// Most attempts in flight on one node.
 const MAX_IN_FLIGHT: usize = 256;
 /// Most deliveries claimed in one batch.
-const CLAIM_BATCH: usize = 64;
+const CLAIM_BATCH: usize = 256;
+/// Deepest queue per destination, in rounds of `destination_concurrency`.
+const MAX_ROUNDS: u32 = 8;
 /// How often old delivery records are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -141,6 +144,12 @@ impl Dispatcher {
         self.release(waiting).await;
     }
 
+    /// How long a claimed delivery should wait in a queue at most: a
+    /// quarter of the lease margin, so its lease still covers an attempt.
+    fn queue_budget_ms(&self) -> f64 {
+        self.inner.config.delivery_lease_margin.as_secs_f64() * 1000.0 / 4.0
+    }
+
     fn lock_destinations(&self) -> std::sync::MutexGuard<'_, HashMap<String, Destination>> {
         self.inner
             .destinations
@@ -176,7 +185,7 @@ impl Dispatcher {
                 per_destination: 2 * limit,
                 busy: destinations
                     .iter()
-                    .map(|(k, d)| (k.clone(), d.room(limit)))
+                    .map(|(k, d)| (k.clone(), d.room(limit, self.queue_budget_ms())))
                     .collect(),
             };
             (room, (2 * MAX_IN_FLIGHT).saturating_sub(held))
@@ -432,13 +441,38 @@ struct Destination {
     /// Slots started that have not taken their first delivery yet.
     starting: u32,
     queue: VecDeque<Queued>,
+    /// Moving average of this destination's attempt times, in ms.
+    average_ms: Option<f64>,
 }
 
 impl Destination {
-    /// How many more deliveries a claim may add: one round of attempts in
-    /// flight plus one waiting.
-    fn room(&self, limit: u32) -> u32 {
-        (2 * limit).saturating_sub(self.in_flight + self.queue.len() as u32)
+    /// How many claimed deliveries may wait here: as many as the slots get
+    /// through in `budget_ms` at the destination's recent pace (a fast
+    /// receiver keeps a deep queue, so its slots never wait for a claim; a
+    /// slow one none), one round while its pace is unknown.
+    fn depth(&self, limit: u32, budget_ms: f64) -> u32 {
+        match self.average_ms {
+            None => limit,
+            // Not even one attempt fits in the budget: a queued delivery
+            // would wait for a slot longer than its lease allows.
+            Some(ms) if ms > budget_ms => 0,
+            Some(ms) => (f64::from(limit) * budget_ms / ms.max(0.05))
+                .clamp(0.0, f64::from(MAX_ROUNDS * limit)) as u32,
+        }
+    }
+
+    /// How many more deliveries a claim may add.
+    fn room(&self, limit: u32, budget_ms: f64) -> u32 {
+        (limit + self.depth(limit, budget_ms))
+            .saturating_sub(self.in_flight + self.queue.len() as u32)
+    }
+
+    fn observe(&mut self, took: std::time::Duration) {
+        let ms = took.as_secs_f64() * 1000.0;
+        self.average_ms = Some(match self.average_ms {
+            Some(avg) => avg * 0.8 + ms * 0.2,
+            None => ms,
+        });
     }
 }
 
@@ -467,7 +501,10 @@ impl Slot {
                     d.starting = d.starting.saturating_sub(1);
                 }
                 let next = d.queue.pop_front();
-                if next.is_some() && d.queue.len() as u32 <= d.in_flight / 2 {
+                let limit = inner.config.destination_concurrency as u32;
+                if next.is_some()
+                    && d.queue.len() as u32 <= d.depth(limit, self.dispatcher.queue_budget_ms()) / 2
+                {
                     inner.refill.notify_one();
                 }
                 next
@@ -482,7 +519,15 @@ impl Slot {
                 self.dispatcher.release(vec![q.delivery.id]).await;
                 continue;
             }
+            let started = std::time::Instant::now();
             self.dispatcher.attempt(q.delivery, &q.creds).await;
+            if let Some(d) = self
+                .dispatcher
+                .lock_destinations()
+                .get_mut(&self.destination)
+            {
+                d.observe(started.elapsed());
+            }
         }
     }
 }
@@ -496,5 +541,36 @@ impl Drop for Slot {
                 destinations.remove(&self.destination);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_are_deep_for_fast_receivers_and_empty_for_slow_ones() {
+        let mut d = Destination::default();
+        // Unknown pace: one round.
+        assert_eq!(d.depth(8, 7500.0), 8);
+        assert_eq!(d.room(8, 7500.0), 16);
+        // 1 ms attempts: capped at MAX_ROUNDS rounds.
+        d.observe(std::time::Duration::from_millis(1));
+        assert_eq!(d.depth(8, 7500.0), 8 * MAX_ROUNDS);
+        // 30 s attempts (a receiver timing out): nothing waits.
+        for _ in 0..50 {
+            d.observe(std::time::Duration::from_secs(30));
+        }
+        assert_eq!(d.depth(8, 7500.0), 0);
+        assert_eq!(d.room(8, 7500.0), 8);
+        // 1 s attempts: what 8 slots get through in 7.5 s.
+        for _ in 0..100 {
+            d.observe(std::time::Duration::from_secs(1));
+        }
+        assert!(
+            (58..=60).contains(&d.depth(8, 7500.0)),
+            "{}",
+            d.depth(8, 7500.0)
+        );
     }
 }
