@@ -19,7 +19,7 @@ use axum::routing::post;
 use serde_json::json;
 
 use crate::nodes::Node;
-use crate::report::Figure;
+use crate::report::{Figure, percentile};
 
 const API_KEY: &str = "mk_benchkey0123456789abcdefghijklmnop";
 /// The first second's samples are left out (connections warming up).
@@ -129,14 +129,6 @@ async fn drive(
         .filter(|(at, _)| *at >= warm)
         .map(|(_, ms)| ms)
         .collect())
-}
-
-fn percentile(samples: &mut [f64], p: f64) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    if samples.is_empty() {
-        return f64::NAN;
-    }
-    samples[((samples.len() - 1) as f64 * p).round() as usize]
 }
 
 /// Records, for each webhook, when it arrived and how long after its

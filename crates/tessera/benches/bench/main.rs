@@ -5,6 +5,7 @@
 //! `--smoke` runs each figure once on tiny inputs (part of `make test`, so the
 //! code cannot rot) and writes nothing.
 
+mod api;
 mod delivery;
 mod latency;
 mod nodes;
@@ -30,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md"));
     let mut figures: Vec<Figure> = Vec::new();
-    // `--only NAME` (delivery, latency, video, nodes) measures one group and writes
+    // `--only NAME` (delivery, latency, api, video, nodes) measures one group and writes
     // nothing, for working on one figure.
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
@@ -39,6 +40,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("latency") {
         figures.extend(latency::run(smoke).await?);
+    }
+    if wanted("api") {
+        figures.extend(api::run(smoke).await?);
     }
     if wanted("video") {
         figures.extend(video::run(smoke).await?);

@@ -33,6 +33,15 @@ pub fn median(samples: &mut [Duration]) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// The `p` quantile (0..=1) of `samples` (sorted in place).
+pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    samples[((samples.len() - 1) as f64 * p).round() as usize]
+}
+
 pub fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
