@@ -28,11 +28,12 @@ const DEADLINE: Duration = Duration::from_secs(120);
 pub async fn run(smoke: bool) -> anyhow::Result<Vec<Figure>> {
     let events = if smoke { 40 } else { 3000 };
     let receiver = Counter::start().await?;
-    let sqlite = measure(&receiver, None, 1, events).await?;
+    let sqlite = measure(&receiver, None, 1, events).await?.per_second;
     let server = PostgresServer::start()?;
     let mut figures = Vec::new();
     for workers in 1..=3 {
-        let rate = measure(&receiver, Some(&server.url), workers, events).await?;
+        let measured = measure(&receiver, Some(&server.url), workers, events).await?;
+        let rate = measured.per_second;
         figures.push(Figure {
             name: format!("Delivery throughput: {workers} worker node(s) on PostgreSQL"),
             tessera: format!("{rate:.0}/s"),
@@ -56,13 +57,21 @@ pub async fn run(smoke: bool) -> anyhow::Result<Vec<Figure>> {
     Ok(figures)
 }
 
+/// A delivery throughput measurement.
+pub struct Throughput {
+    pub per_second: f64,
+    /// CPU time (user + system) the Tessera processes spent per delivery
+    /// while they delivered.
+    pub cpu_per_delivery: Duration,
+}
+
 /// Deliveries per second with `workers` nodes on `database` (SQLite when `None`).
 pub async fn measure(
     receiver: &Counter,
     database: Option<&str>,
     workers: usize,
     events: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Throughput> {
     let shared = tempfile::tempdir()?;
     let database_url = match database {
         Some(url) => {
@@ -83,6 +92,7 @@ pub async fn measure(
     for dir in &dirs {
         nodes.push(Node::start(dir.path(), &database_url, shared.path())?);
     }
+    let cpu_before: Duration = nodes.iter().map(Node::cpu_time).sum();
     let started = Instant::now();
     make_due(&database_url).await?;
     while receiver.count() < events {
@@ -91,9 +101,13 @@ pub async fn measure(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let rate = events as f64 / started.elapsed().as_secs_f64();
+    let per_second = events as f64 / started.elapsed().as_secs_f64();
+    let cpu: Duration = nodes.iter().map(Node::cpu_time).sum();
     drop(nodes);
-    Ok(rate)
+    Ok(Throughput {
+        per_second,
+        cpu_per_delivery: cpu.saturating_sub(cpu_before) / events as u32,
+    })
 }
 
 /// Queue `events` TEST events to `url` through the store.
@@ -214,6 +228,35 @@ impl Node {
             .context("tessera did not start")?;
         Ok(Node { child, addr })
     }
+
+    /// CPU time the process has used so far (user + system, all threads).
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name: state is the first, utime the
+        // 12th, stime the 13th, in clock ticks.
+        let fields: Vec<u64> = stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| rest.split_whitespace().skip(11).take(2))
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        Duration::from_secs_f64(fields.iter().sum::<u64>() as f64 / clock_ticks_per_second())
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 impl Drop for Node {
