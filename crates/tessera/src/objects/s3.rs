@@ -54,7 +54,9 @@ pub async fn open(location: &S3Location) -> anyhow::Result<(Arc<dyn ObjectStore>
     match tokio::time::timeout(PROBE_TIMEOUT, store.list_with_delimiter(None)).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
-            return Err(e).with_context(|| format!("cannot list {}", location.describe()));
+            // The client's errors nest the response several times over: say
+            // what the store answered, once.
+            anyhow::bail!("cannot list {}: {}", location.describe(), innermost(&e));
         }
         Err(_) => anyhow::bail!(
             "{} did not answer within {} s (check AWS_ENDPOINT_URL, the credentials \
@@ -95,4 +97,21 @@ fn build_client(location: &S3Location, endpoint: Option<&str>) -> object_store::
         builder = builder.with_allow_http(true);
     }
     builder.build()
+}
+
+/// The innermost cause of `e`, shortened to one readable line.
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let text = cause
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match text.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
