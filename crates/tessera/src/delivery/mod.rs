@@ -182,7 +182,8 @@ impl Dispatcher {
                 .map(|d| d.in_flight as usize + d.queue.len())
                 .sum();
             let room = DestinationRoom {
-                per_destination: 2 * limit,
+                // A destination not seen yet: one round in flight, one queued.
+                per_destination: Destination::default().room(limit, self.queue_budget_ms()),
                 busy: destinations
                     .iter()
                     .map(|(k, d)| (k.clone(), d.room(limit, self.queue_budget_ms())))

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{FileServer, Receiver, TestApp, ffprobe, trim_agent};
+use crate::support::{FileServer, Receiver, TestApp, duration, ffprobe, trim_agent};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -29,14 +29,6 @@ async fn probe_output(app: &TestApp, url: &str, name: &str) -> Value {
     let path = app.data_dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
     ffprobe(&path)
-}
-
-fn duration(probe: &Value) -> f64 {
-    probe["format"]["duration"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 fn video_stream(probe: &Value) -> &Value {

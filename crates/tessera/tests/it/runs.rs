@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{FileServer, Received, Receiver, TestApp, ffprobe, fixtures_dir, trim_agent};
+use crate::support::{
+    FileServer, Received, Receiver, TestApp, duration, ffprobe, fixtures_dir, trim_agent,
+};
 
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -173,11 +175,7 @@ async fn a_run_on_a_real_video_delivers_both_webhooks_with_downloadable_files() 
     let path = app.data_dir.path().join("downloaded.mp4");
     std::fs::write(&path, &output).unwrap();
     let probe = ffprobe(&path);
-    let duration: f64 = probe["format"]["duration"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let duration = duration(&probe);
     assert!(
         (duration - 2.0).abs() < 0.15,
         "trimmed to 2 s, got {duration}"

@@ -13,8 +13,8 @@ use tessera::config::Config;
 
 use crate::dashboard::Dash;
 use crate::support::{
-    API_KEY, FileServer, Receiver, TestApp, ffprobe, fixtures_dir, s3_location, test_layer,
-    trim_agent,
+    API_KEY, FileServer, Receiver, TestApp, duration, ffprobe, fixtures_dir, s3_location,
+    test_layer, trim_agent,
 };
 
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
@@ -162,11 +162,7 @@ async fn a_run_on_s3_hands_out_presigned_urls_that_download_the_right_bytes() {
     let output = output.bytes().await.unwrap();
     let path = app.data_dir.path().join("from-s3.mp4");
     std::fs::write(&path, &output).unwrap();
-    let duration: f64 = ffprobe(&path)["format"]["duration"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let duration = duration(&ffprobe(&path));
     assert!(
         (duration - 2.0).abs() < 0.15,
         "trimmed to 2 s, got {duration}"

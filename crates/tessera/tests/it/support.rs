@@ -450,6 +450,15 @@ fn generate(path: &std::path::Path, video: &str, audio: bool, seconds: &str) {
 }
 
 /// ffprobe a file: (duration seconds, width, height, codec names).
+/// The container duration in seconds from [`ffprobe`]'s answer.
+pub fn duration(probe: &Value) -> f64 {
+    probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 pub fn ffprobe(path: &std::path::Path) -> Value {
     let out = std::process::Command::new("ffprobe")
         .args([
