@@ -66,7 +66,7 @@ fn sample_body() -> Vec<u8> {
         "flag": "TEST",
         "timestamp": chrono::Utc::now().to_rfc3339(),
         "user_id": user,
-        "message": "bench",
+        "message": crate::receiver::QUEUED_MESSAGE,
         "test_data": {"status": "test"},
     }))
     .expect("serialisable")

@@ -9,19 +9,16 @@
 //! client posting the same payload to the same receiver at the same rate,
 //! stamped as it sends.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::Router;
-use axum::body::Bytes;
-use axum::routing::post;
 use serde_json::json;
 
 use crate::nodes::Node;
+use crate::receiver::LatencyReceiver;
 use crate::report::{Figure, percentile};
 
-const API_KEY: &str = "mk_benchkey0123456789abcdefghijklmnop";
+pub const API_KEY: &str = "mk_benchkey0123456789abcdefghijklmnop";
 /// The first second's samples are left out (connections warming up).
 const WARM_UP: Duration = Duration::from_secs(1);
 
@@ -30,19 +27,21 @@ pub async fn run(smoke: bool) -> anyhow::Result<Vec<Figure>> {
     let receiver = LatencyReceiver::start().await?;
     let dir = tempfile::tempdir()?;
     let node = Node::start_with(dir.path(), &[("TESSERA_BOOTSTRAP_API_KEY", API_KEY)])?;
-    let mut tessera = drive(&receiver, rate, seconds, |client, _stamp| {
-        client
-            .post(format!("http://{}/webhooks/test", node.addr))
-            .bearer_auth(API_KEY)
-            .json(&json!({ "callback_url": receiver.url }))
-    })
+    let total = rate * seconds;
+    let mut tessera = drive(
+        &receiver,
+        rate,
+        |sent| sent < total,
+        WARM_UP,
+        |client, _stamp| test_event(client, &node, &receiver.url),
+    )
     .await?;
-    let mut baseline = drive(&receiver, rate, seconds, |client, stamp| {
+    let mut baseline = drive(&receiver, rate, |sent| sent < total, WARM_UP, |client, stamp| {
         client
             .post(&receiver.url)
             .header("content-type", "application/json")
             .json(
-                &json!({"flag": "TEST", "timestamp": stamp, "message": "bench",
+                &json!({"flag": "TEST", "timestamp": stamp, "message": "timed",
                           "test_data": {"status": "test"}}),
             )
     })
@@ -86,29 +85,52 @@ pub async fn run(smoke: bool) -> anyhow::Result<Vec<Figure>> {
     ])
 }
 
-/// Send `rate` requests a second for `seconds` and return the latencies the
-/// receiver saw after the warm-up, in milliseconds.
-async fn drive(
+/// `POST /webhooks/test` to `node`: a `TEST` event for `url`, stamped as it
+/// is created.
+pub fn test_event(client: &reqwest::Client, node: &Node, url: &str) -> reqwest::RequestBuilder {
+    client
+        .post(format!("http://{}/webhooks/test", node.addr))
+        .bearer_auth(API_KEY)
+        .json(&json!({ "callback_url": url }))
+}
+
+/// Send `rate` requests a second (open loop) while `keep_going(sent so far)`
+/// holds, wait until the receiver has a webhook for each, and return the latencies the receiver saw after `warm_up`, in milliseconds
+/// (and takes them from the receiver).
+pub async fn drive(
     receiver: &LatencyReceiver,
     rate: u64,
-    seconds: u64,
+    mut keep_going: impl FnMut(u64) -> bool,
+    warm_up: Duration,
     request: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
 ) -> anyhow::Result<Vec<f64>> {
-    receiver.reset();
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(60))
         .build()?;
-    let total = rate * seconds;
     let started = Instant::now();
     let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sent = tokio::task::JoinSet::new();
-    for _ in 0..total {
+    let mut total = 0;
+    while keep_going(total) {
+        total += 1;
         ticks.tick().await;
         let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let r = request(&client, &stamp);
-        sent.spawn(async move { r.send().await.map(|r| r.status().is_success()) });
+        // A request that times out (its own `timeout`) waiting for the first
+        // attempt is fine: the receiver's count below catches an event that
+        // was never created.
+        sent.spawn(async move {
+            match r.send().await {
+                Ok(r) => Ok(r.status().is_success()),
+                Err(e) if e.is_timeout() => Ok(true),
+                Err(e) => Err(e),
+            }
+        });
+        while let Some(answer) = sent.try_join_next() {
+            anyhow::ensure!(answer?.context("request")?, "a request was refused");
+        }
     }
     while let Some(answer) = sent.join_next().await {
         anyhow::ensure!(answer?.context("request")?, "a request was refused");
@@ -122,7 +144,7 @@ async fn drive(
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let warm = started + WARM_UP;
+    let warm = started + warm_up;
     Ok(receiver
         .take()
         .into_iter()
@@ -131,52 +153,3 @@ async fn drive(
         .collect())
 }
 
-/// Records, for each webhook, when it arrived and how long after its
-/// payload's `timestamp`.
-struct LatencyReceiver {
-    url: String,
-    seen: Arc<Mutex<Vec<(Instant, f64)>>>,
-}
-
-impl LatencyReceiver {
-    async fn start() -> anyhow::Result<LatencyReceiver> {
-        let seen: Arc<Mutex<Vec<(Instant, f64)>>> = Arc::default();
-        let record = seen.clone();
-        let router = Router::new().route(
-            "/hook",
-            post(move |body: Bytes| {
-                let record = record.clone();
-                async move {
-                    let now = chrono::Utc::now();
-                    let stamp = serde_json::from_slice::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| {
-                            chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str()?).ok()
-                        });
-                    if let Some(stamp) = stamp {
-                        let ms =
-                            (now - stamp.to_utc()).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-                        record.lock().unwrap().push((Instant::now(), ms));
-                    }
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/hook", listener.local_addr()?);
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Ok(LatencyReceiver { url, seen })
-    }
-
-    fn count(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-
-    fn reset(&self) {
-        self.seen.lock().unwrap().clear();
-    }
-
-    fn take(&self) -> Vec<(Instant, f64)> {
-        std::mem::take(&mut self.seen.lock().unwrap())
-    }
-}

@@ -6,6 +6,7 @@
 //! code cannot rot) and writes nothing.
 
 mod api;
+mod backlog;
 mod delivery;
 mod latency;
 mod nodes;
@@ -31,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../BENCHMARKS.md"));
     let mut figures: Vec<Figure> = Vec::new();
-    // `--only NAME` (delivery, latency, api, video, nodes) measures one group and writes
+    // `--only NAME` (delivery, latency, api, video, nodes, backlog) measures one group and writes
     // nothing, for working on one figure.
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
@@ -49,6 +50,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("nodes") {
         figures.extend(nodes::run(smoke).await?);
+    }
+    if wanted("backlog") {
+        figures.extend(backlog::run(smoke).await?);
     }
     for f in &figures {
         eprintln!("{}", f.line());

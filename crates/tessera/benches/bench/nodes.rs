@@ -19,7 +19,7 @@ use tessera::domain::ids::EventId;
 use tessera::domain::payload::EventBody;
 use tessera::store::NewEvent;
 
-use crate::receiver::Counter;
+use crate::receiver::{Counter, QUEUED_MESSAGE};
 use crate::report::Figure;
 
 /// Longest one measurement may take.
@@ -110,13 +110,17 @@ pub async fn measure(
     })
 }
 
-/// Queue `events` TEST events to `url` through the store.
-async fn queue(
+/// Events per transaction when queueing.
+const QUEUE_BATCH: usize = 2000;
+
+/// Queue `events` TEST events to `url` through the store, due an hour from
+/// now, `QUEUE_BATCH` to a transaction. Returns how long it took.
+pub async fn queue(
     database_url: &str,
     data_dir: &Path,
     url: &str,
     events: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Duration> {
     let config = Config::resolve(
         Layer {
             database_url: Some(database_url.to_owned()),
@@ -126,32 +130,33 @@ async fn queue(
         None,
     )?;
     let store = tessera::app::open_store(&config).await?;
+    let started = Instant::now();
     let now = chrono::Utc::now();
     let user = store.default_user(now.timestamp_millis()).await?;
-    for _ in 0..events {
-        store
-            .enqueue_event(NewEvent {
-                id: EventId::new(),
-                user_id: user,
-                run_id: None,
-                body: EventBody::Test {
-                    timestamp: now,
-                    user_id: user,
-                    message: "bench".into(),
-                    test_data: serde_json::json!({"status": "test"}),
-                },
-                destinations: vec![url.to_owned()],
-                attempts_allowed: 4,
-                // Not due until `make_due`: every node is up by then.
-                created_at: now.timestamp_millis() + 3_600_000,
-            })
-            .await?;
+    let event = || NewEvent {
+        id: EventId::new(),
+        user_id: user,
+        run_id: None,
+        body: EventBody::Test {
+            timestamp: now,
+            user_id: user,
+            message: QUEUED_MESSAGE.into(),
+            test_data: serde_json::json!({"status": "test"}),
+        },
+        destinations: vec![url.to_owned()],
+        attempts_allowed: 4,
+        // Not due until `make_due`: every node is up by then.
+        created_at: now.timestamp_millis() + 3_600_000,
+    };
+    for start in (0..events).step_by(QUEUE_BATCH) {
+        let batch = (start..events.min(start + QUEUE_BATCH)).map(|_| event()).collect();
+        store.enqueue_events(batch).await?;
     }
-    Ok(())
+    Ok(started.elapsed())
 }
 
 /// Every queued delivery becomes due now, in one statement.
-async fn make_due(database_url: &str) -> anyhow::Result<()> {
+pub async fn make_due(database_url: &str) -> anyhow::Result<()> {
     const SQL: &str = "UPDATE webhook_deliveries SET next_attempt_at = 0";
     let url = database_url.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
@@ -227,6 +232,16 @@ impl Node {
             .recv_timeout(Duration::from_secs(30))
             .context("tessera did not start")?;
         Ok(Node { child, addr })
+    }
+
+    /// A `VmHWM`/`VmRSS`-style line of `/proc/PID/status`, in bytes.
+    pub fn memory(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
     }
 
     /// CPU time the process has used so far (user + system, all threads).

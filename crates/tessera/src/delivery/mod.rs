@@ -38,7 +38,7 @@ use crate::metrics::Metrics;
 use crate::net::{ErrorClass, webhook_client};
 use crate::objects::Objects;
 use crate::store::{
-    AttemptRecord, ClaimedDelivery, DestinationRoom, DynStore, NextState, RecordedAttempt,
+    AttemptRecord, ClaimLane, ClaimedDelivery, DestinationRoom, DynStore, NextState, RecordedAttempt,
     StoreResult,
 };
 
@@ -226,11 +226,17 @@ impl Dispatcher {
             }
             let mut destinations = self.lock_destinations();
             for q in queued {
-                destinations
+                let queue = &mut destinations
                     .entry(q.delivery.destination.clone())
                     .or_default()
-                    .queue
-                    .push_back(q);
+                    .queue;
+                // The newest due go before what is already queued: behind a
+                // backlog, a fresh event waits for one claim, not for the
+                // whole queue (the oldest lane keeps the backlog moving).
+                match q.delivery.lane {
+                    ClaimLane::Newest => queue.push_front(q),
+                    ClaimLane::Oldest => queue.push_back(q),
+                }
             }
         }
         self.start_slots(in_flight, limit);

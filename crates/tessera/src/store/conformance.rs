@@ -240,6 +240,58 @@ pub async fn claims_respect_each_destinations_room(store: DynStore) {
     assert_eq!((ok, dead), (1, 2));
 }
 
+pub async fn a_fresh_delivery_is_claimed_beside_a_backlog_to_the_same_destination(
+    store: DynStore,
+) {
+    let user = store.default_user(T0).await.unwrap();
+    // Twenty due deliveries to a.test, oldest first, queued in one batch, a
+    // backlog to the saturated b.test, then one fresh delivery to a.test.
+    let at = |t: i64, url: &str| NewEvent {
+        created_at: t,
+        ..test_event(user, None, &[url])
+    };
+    let backlog: Vec<NewEvent> = (0..20)
+        .map(|i| at(T0 + i, "http://a.test/h"))
+        .chain((0..5).map(|i| at(T0 + i, "http://b.test/h")))
+        .collect();
+    let ids: Vec<EventId> = backlog.iter().map(|e| e.id).collect();
+    store.enqueue_events(backlog).await.unwrap();
+    let fresh = at(T0 + 500, "http://a.test/h");
+    let fresh_id = fresh.id;
+    store.enqueue_event(fresh).await.unwrap();
+
+    let mut r = room(4);
+    r.busy.insert("http://b.test:80".into(), 0);
+    let claimed = store
+        .claim_deliveries("a", T0 + 1000, T0 + 9000, 10, &r)
+        .await
+        .unwrap();
+    let mut got: Vec<(EventId, ClaimLane)> =
+        claimed.iter().map(|c| (c.event_id, c.lane)).collect();
+    got.sort_by_key(|(id, _)| *id);
+    let mut want = vec![
+        (ids[0], ClaimLane::Oldest),
+        (ids[1], ClaimLane::Oldest),
+        (ids[19], ClaimLane::Newest),
+        (fresh_id, ClaimLane::Newest),
+    ];
+    want.sort_by_key(|(id, _)| *id);
+    assert_eq!(
+        got, want,
+        "a.test's room of 4: its two oldest and its two newest; nothing for the saturated b.test"
+    );
+
+    // The backlog keeps draining from its old end while fresh ones jump it.
+    let next = store
+        .claim_deliveries("a", T0 + 1001, T0 + 9000, 10, &r)
+        .await
+        .unwrap();
+    let got: Vec<(EventId, ClaimLane)> = next.iter().map(|c| (c.event_id, c.lane)).collect();
+    assert_eq!(got.len(), 4);
+    assert!(got.contains(&(ids[2], ClaimLane::Oldest)), "{got:?}");
+    assert!(got.contains(&(ids[17], ClaimLane::Newest)), "{got:?}");
+}
+
 pub async fn a_manual_retry_allows_exactly_one_more_attempt(store: DynStore) {
     let user = store.default_user(T0).await.unwrap();
     let ids = store
@@ -547,6 +599,7 @@ macro_rules! store_conformance_tests {
             a_released_delivery_can_be_claimed_again_at_once,
             a_later_event_of_a_run_waits_for_the_earlier_one_to_the_same_url,
             claims_respect_each_destinations_room,
+            a_fresh_delivery_is_claimed_beside_a_backlog_to_the_same_destination,
             a_manual_retry_allows_exactly_one_more_attempt,
             pruning_removes_old_finished_deliveries_and_keeps_pending_ones,
             a_run_is_owned_through_its_lease,

@@ -199,9 +199,15 @@ pub trait Store: Send + Sync + 'static {
     // --- webhook outbox ---------------------------------------------------
     /// Store an event not tied to a run state change (TEST).
     async fn enqueue_event(&self, event: NewEvent) -> StoreResult<Vec<DeliveryId>>;
+    /// [`Store::enqueue_event`] for many events, in one transaction: for
+    /// bulk imports and for queueing a benchmark's backlog quickly.
+    async fn enqueue_events(&self, events: Vec<NewEvent>) -> StoreResult<()>;
     /// Claim due deliveries: pending, due, not leased, and not waiting on an
     /// earlier event of the same run to the same URL. Each destination gets
-    /// at most its room in `room`; saturated destinations are skipped.
+    /// at most its room in `room`, half of it from its oldest due deliveries
+    /// and the rest from its newest (see [`ClaimLane`]); saturated
+    /// destinations are skipped. Destinations that have waited longest go
+    /// first when `limit` is short.
     async fn claim_deliveries(
         &self,
         owner: &str,

@@ -301,6 +301,19 @@ pub struct ClaimedDelivery {
     pub body: EventBody,
     pub attempt_count: u32,
     pub attempts_allowed: u32,
+    /// Which end of its destination's due deliveries the claim took it from.
+    pub lane: ClaimLane,
+}
+
+/// A claim takes part of each destination's room from its oldest due
+/// deliveries and part from its newest, so neither a backlog nor a stream of
+/// fresh events holds the other back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimLane {
+    /// Longest due (a backlog drains in order).
+    Oldest,
+    /// Most recently due (fresh events do not queue behind a backlog).
+    Newest,
 }
 
 /// Delivery states.

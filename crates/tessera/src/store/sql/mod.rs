@@ -8,6 +8,7 @@
 //! [`Value`]s, which each backend converts to and from its own types.
 
 pub mod accounts;
+mod claim;
 pub mod dashboard;
 pub mod outbox;
 pub mod runs;

@@ -7,9 +7,11 @@ use super::{SqlContext, from_json, parse_id, to_json};
 use crate::domain::address::destination_key;
 use crate::domain::ids::{DeliveryId, UserId};
 use crate::store::{
-    AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryRecord, DeliveryStatus,
-    DestinationRoom, NewEvent, NextState, OutboxStats, RecordedAttempt, StoreError, StoreResult,
+    AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryStatus, NewEvent, NextState,
+    OutboxStats, RecordedAttempt, StoreError, StoreResult,
 };
+
+pub use super::claim::claim;
 
 /// Insert the event and one pending delivery per destination. A run's later
 /// event to a URL waits for the run's latest earlier delivery to that URL.
@@ -68,111 +70,6 @@ pub fn insert_event<C: Db>(tx: &C, e: &NewEvent) -> StoreResult<Vec<DeliveryId>>
     Ok(ids)
 }
 
-/// How many due rows one claim looks at, per row it may return: enough that
-/// per-destination caps rarely leave the batch short.
-const CANDIDATES_PER_SLOT: u32 = 4;
-
-pub fn claim<C: Db>(
-    tx: &C,
-    owner: &str,
-    now: i64,
-    lease_until: i64,
-    limit: u32,
-    room: &DestinationRoom,
-) -> StoreResult<Vec<ClaimedDelivery>> {
-    // Saturated destinations are skipped outright, so a dead receiver's
-    // backlog can never fill a batch; the others get at most their room.
-    let saturated: Vec<&String> = room
-        .busy
-        .iter()
-        .filter(|(_, r)| **r == 0)
-        .map(|(d, _)| d)
-        .collect();
-    let partial: serde_json::Map<String, serde_json::Value> = room
-        .busy
-        .iter()
-        .filter(|(_, r)| **r > 0)
-        .map(|(d, r)| (d.clone(), (*r).into()))
-        .collect();
-    let (saturated_list, room_of, lock) = (
-        C::DIALECT.json_array_elements("?5"),
-        C::DIALECT.json_object_value("?6", "destination"),
-        C::DIALECT.skip_locked("d"),
-    );
-    let sql = format!(
-            "WITH candidates AS (
-                SELECT d.id, d.next_attempt_at, d.destination FROM webhook_deliveries d
-                WHERE d.status = 'pending' AND d.next_attempt_at <= ?2
-                  AND (d.lease_until IS NULL OR d.lease_until < ?2)
-                  AND d.destination NOT IN ({saturated_list})
-                  AND (d.after_id IS NULL OR NOT EXISTS (
-                        SELECT 1 FROM webhook_deliveries p WHERE p.id = d.after_id AND p.status = 'pending'))
-                ORDER BY d.next_attempt_at LIMIT ?8
-                {lock}
-             ), ranked AS (
-                SELECT id, next_attempt_at, destination,
-                       ROW_NUMBER() OVER (PARTITION BY destination ORDER BY next_attempt_at, id) AS nth
-                FROM candidates
-             )
-             UPDATE webhook_deliveries SET lease_owner = ?1, lease_until = ?3
-             WHERE id IN (
-                SELECT id FROM ranked
-                WHERE nth <= COALESCE(({room_of}), ?7)
-                ORDER BY next_attempt_at LIMIT ?4)
-             RETURNING id, event_id, user_id, url, attempt_count, attempts_allowed, destination"
-    );
-    let mut stmt = tx.prepare_cached(&sql).sql("prepare claim deliveries")?;
-    let claimed = stmt
-        .query_map(
-            (
-                owner,
-                now,
-                lease_until,
-                limit,
-                to_json(&saturated)?,
-                to_json(&partial)?,
-                room.per_destination.max(1),
-                limit.saturating_mul(CANDIDATES_PER_SLOT),
-            ),
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, u32>(4)?,
-                    r.get::<_, u32>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            },
-        )
-        .sql("claim deliveries")?
-        .collect::<super::Result<Vec<_>>>()
-        .sql("read claimed deliveries")?;
-    let mut event_stmt = tx
-        .prepare_cached("SELECT body FROM webhook_events WHERE id = ?1")
-        .sql("prepare read event")?;
-    claimed
-        .into_iter()
-        .map(
-            |(id, event_id, user_id, url, attempt_count, attempts_allowed, destination)| {
-                let body: String = event_stmt
-                    .query_row([&event_id], |r| r.get(0))
-                    .sql("read event")?;
-                Ok(ClaimedDelivery {
-                    id: parse_id(&id)?,
-                    event_id: parse_id(&event_id)?,
-                    user_id: parse_id(&user_id)?,
-                    url,
-                    destination,
-                    body: from_json(&body)?,
-                    attempt_count,
-                    attempts_allowed,
-                })
-            },
-        )
-        .collect()
-}
 pub fn release<C: Db>(tx: &C, owner: &str, ids: &[DeliveryId]) -> StoreResult<()> {
     let mut stmt = tx
         .prepare_cached(

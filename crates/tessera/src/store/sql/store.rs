@@ -46,6 +46,7 @@ pub trait Backend: Send + Sync + 'static {
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0001_init.sql"),
     include_str!("../../../migrations/0002_dashboard.sql"),
+    include_str!("../../../migrations/0003_claims.sql"),
 ];
 
 /// The store over a backend.
@@ -306,6 +307,14 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn enqueue_event(&self, event: NewEvent) -> StoreResult<Vec<DeliveryId>> {
         self.write(move |tx| outbox::insert_event(tx, &event)).await
+    }
+    async fn enqueue_events(&self, events: Vec<NewEvent>) -> StoreResult<()> {
+        self.write(move |tx| {
+            events
+                .iter()
+                .try_for_each(|e| outbox::insert_event(tx, e).map(drop))
+        })
+        .await
     }
     async fn claim_deliveries(
         &self,
