@@ -186,7 +186,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         config: config.clone(),
         net: net.clone(),
         wake: wake.clone(),
-        media: roles.worker.then(|| media.clone()),
+        media: media.clone(),
         metrics: metrics.clone(),
     };
     let router = if roles.api {
@@ -226,6 +226,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         );
         tasks.spawn(Engine::new(&services, media).run(shutdown.clone()));
         tasks.spawn(Dispatcher::new(&services).run(shutdown.clone()));
+        tasks.spawn(crate::engine::uploads::sweep_abandoned(
+            services.clone(),
+            shutdown.clone(),
+        ));
     }
     if roles.scheduler {
         tasks.spawn(crate::triggers::scheduler::Scheduler::new(&services).run(shutdown.clone()));

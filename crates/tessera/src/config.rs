@@ -122,6 +122,16 @@ pub struct Layer {
     /// Longest input media accepted, in seconds (default 10800).
     #[arg(long, env = "TESSERA_MAX_MEDIA_SECONDS")]
     pub max_media_seconds: Option<u64>,
+    /// Largest upload in bytes, enforced by the upload policy (default 5000000000).
+    #[arg(long, env = "TESSERA_UPLOAD_MAX_BYTES")]
+    pub upload_max_bytes: Option<u64>,
+    /// Seconds an upload URL accepts its file (default 3600).
+    #[arg(long, env = "TESSERA_UPLOAD_URL_SECONDS")]
+    pub upload_url_seconds: Option<u64>,
+    /// Hours an upload that was never finalized is kept before it and its
+    /// file are removed (default 24; fractions allowed).
+    #[arg(long, env = "TESSERA_UPLOAD_RETENTION_HOURS")]
+    pub upload_retention_hours: Option<f64>,
     /// Seconds between two polls of a watched YouTube channel's feed (default 900).
     #[arg(long, env = "TESSERA_YOUTUBE_POLL_SECONDS")]
     pub youtube_poll_seconds: Option<u64>,
@@ -173,6 +183,9 @@ impl Layer {
             download_max_bytes,
             download_timeout_seconds,
             max_media_seconds,
+            upload_max_bytes,
+            upload_url_seconds,
+            upload_retention_hours,
             youtube_poll_seconds,
             youtube_feed_url,
             youtube_channel_url,
@@ -278,6 +291,9 @@ pub struct Config {
     pub download_max_bytes: u64,
     pub download_timeout: Duration,
     pub max_media_seconds: u64,
+    pub upload_max_bytes: u64,
+    pub upload_url_validity: Duration,
+    pub upload_retention: Duration,
     pub youtube_poll_interval: Duration,
     /// Contains `{channel_id}`.
     pub youtube_feed_url: String,
@@ -379,6 +395,16 @@ impl Config {
             download_max_bytes: l.download_max_bytes.unwrap_or(5_000_000_000),
             download_timeout: Duration::from_secs(l.download_timeout_seconds.unwrap_or(3600)),
             max_media_seconds: l.max_media_seconds.unwrap_or(10_800),
+            upload_max_bytes: l.upload_max_bytes.unwrap_or(5_000_000_000).max(1),
+            upload_url_validity: Duration::from_secs(l.upload_url_seconds.unwrap_or(3600).max(1)),
+            upload_retention: {
+                let hours = l.upload_retention_hours.unwrap_or(24.0);
+                anyhow::ensure!(
+                    hours.is_finite() && hours > 0.0 && hours <= 24.0 * 3650.0,
+                    "TESSERA_UPLOAD_RETENTION_HOURS must be a positive number of hours"
+                );
+                Duration::from_secs_f64(hours * 3600.0)
+            },
             youtube_poll_interval: Duration::from_secs(
                 l.youtube_poll_seconds.unwrap_or(900).max(1),
             ),

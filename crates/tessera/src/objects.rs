@@ -47,6 +47,20 @@ pub struct Objects {
     base: url::Url,
 }
 
+/// Why streaming into the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// More than the allowed bytes arrived; nothing was stored.
+    #[error("the file is larger than the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    /// Reading what was to be stored failed (a broken upload).
+    #[error("reading the file failed: {0}")]
+    Source(std::io::Error),
+    /// The store refused or failed.
+    #[error("{0:#}")]
+    Store(anyhow::Error),
+}
+
 /// A byte range of an object, ready to stream.
 pub struct ObjectRange {
     pub total: u64,
@@ -153,9 +167,23 @@ impl Objects {
         if let Some(size) = self.link_into_local_store(&location, file).await {
             return Ok(size);
         }
-        let mut reader = tokio::fs::File::open(file)
+        let reader = tokio::fs::File::open(file)
             .await
             .with_context(|| format!("cannot open {}", file.display()))?;
+        self.put_stream(key, reader, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Stream `reader` into the object `key`, in bounded chunks, refusing
+    /// (and leaving nothing behind) once more than `limit` bytes arrive.
+    pub async fn put_stream(
+        &self,
+        key: &str,
+        mut reader: impl tokio::io::AsyncRead + Unpin,
+        limit: Option<u64>,
+    ) -> Result<u64, PutError> {
+        let location = object_path(key).map_err(PutError::Store)?;
         // Remote stores hand files out directly: say what they are, so a
         // browser plays a video_url rather than downloading it.
         let mut options = object_store::PutMultipartOptions::default();
@@ -170,49 +198,121 @@ impl Objects {
             .store
             .put_multipart_opts(&location, options)
             .await
-            .context("start upload")?;
+            .map_err(|e| PutError::Store(anyhow::Error::new(e).context("start upload")))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
         let mut buf = vec![0u8; 1024 * 1024];
         let mut total = 0u64;
-        let copied: anyhow::Result<()> = async {
+        let copied: Result<(), PutError> = async {
             loop {
-                let n = reader.read(&mut buf).await.context("read local file")?;
+                let n = reader.read(&mut buf).await.map_err(PutError::Source)?;
                 if n == 0 {
                     return Ok(());
                 }
-                writer.wait_for_capacity(2).await.context("upload chunk")?;
-                writer.write(&buf[..n]);
                 total += n as u64;
+                if let Some(limit) = limit
+                    && total > limit
+                {
+                    return Err(PutError::TooLarge { limit });
+                }
+                writer
+                    .wait_for_capacity(2)
+                    .await
+                    .map_err(|e| PutError::Store(anyhow::Error::new(e).context("upload chunk")))?;
+                writer.write(&buf[..n]);
             }
         }
         .await;
         if let Err(e) = copied {
             // An S3 multipart upload left open keeps its parts (and their
-            // cost) until aborted.
+            // cost) until aborted; a local one leaves a staging file.
             if let Err(abort) = writer.abort().await {
                 tracing::warn!(error = %abort, key, "could not abort a failed upload");
             }
             return Err(e);
         }
-        writer.finish().await.context("finish upload")?;
+        writer
+            .finish()
+            .await
+            .map_err(|e| PutError::Store(anyhow::Error::new(e).context("finish upload")))?;
         Ok(total)
+    }
+
+    /// Remove an object; a missing one is not an error.
+    pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        match self.store.delete(&object_path(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e).context("delete object"),
+        }
+    }
+
+    /// Where a local store keeps `key` on disk (`None` with S3): ffprobe can
+    /// read it in place.
+    pub fn local_path(&self, key: &str) -> Option<std::path::PathBuf> {
+        let root = self.local_root.as_ref()?;
+        let location = object_path(key).ok()?;
+        Some(
+            location
+                .parts()
+                .fold(root.to_path_buf(), |p, part| p.join(part.as_ref())),
+        )
+    }
+
+    /// Where and what to post to upload one file under `key` straight to an
+    /// S3 bucket (a presigned POST policy); `None` with a local store, whose
+    /// uploads go through Tessera's own upload URL.
+    pub async fn presigned_post(
+        &self,
+        key: &str,
+        max_bytes: u64,
+        now: chrono::DateTime<chrono::Utc>,
+        expires_unix: i64,
+    ) -> Option<anyhow::Result<(String, Vec<(String, String)>)>> {
+        #[cfg(feature = "s3")]
+        if let Some(presigner) = &self.presigner {
+            let location = match object_path(key) {
+                Ok(location) => location,
+                Err(e) => return Some(Err(e)),
+            };
+            return Some(
+                presigner
+                    .presign_post(&location, max_bytes, now, expires_unix)
+                    .await,
+            );
+        }
+        let _ = (key, max_bytes, now, expires_unix);
+        None
+    }
+
+    /// The public base URL of this Tessera (signed URLs start with it).
+    pub fn base_url(&self) -> &url::Url {
+        &self.base
+    }
+
+    /// The secret that signs file URLs and Tessera's upload policies.
+    pub fn signing_secret(&self) -> &[u8] {
+        &self.secret
     }
 
     /// With a local store on the same filesystem, a hard link stores the file
     /// without copying a byte; `None` means "fall back to streaming".
     async fn link_into_local_store(&self, location: &ObjectPath, file: &Path) -> Option<u64> {
-        let root = self.local_root.as_ref()?;
-        let dest = location
-            .parts()
-            .fold(root.to_path_buf(), |p, part| p.join(part.as_ref()));
+        let dest = self.local_path(location.as_ref())?;
         tokio::fs::create_dir_all(dest.parent()?).await.ok()?;
         let _ = tokio::fs::remove_file(&dest).await;
         tokio::fs::hard_link(file, &dest).await.ok()?;
         tokio::fs::metadata(&dest).await.ok().map(|m| m.len())
     }
 
-    /// Download `key` to a local file.
+    /// Download `key` to a local file (a hard link with a local store on
+    /// the same filesystem: ffmpeg only reads it).
     pub async fn fetch_to_file(&self, key: &str, file: &Path) -> anyhow::Result<()> {
+        // Never write through an old link into the stored object.
+        let _ = tokio::fs::remove_file(file).await;
+        if let Some(stored) = self.local_path(key)
+            && tokio::fs::hard_link(&stored, file).await.is_ok()
+        {
+            return Ok(());
+        }
         let result = self
             .store
             .get(&object_path(key)?)
@@ -303,7 +403,7 @@ fn object_path(key: &str) -> anyhow::Result<ObjectPath> {
     ObjectPath::parse(key).with_context(|| format!("invalid object key {key:?}"))
 }
 
-fn url_encode_segment(s: &str) -> String {
+pub(crate) fn url_encode_segment(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

@@ -163,20 +163,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .is_some_and(|m| {
-                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-            });
+        let is_json = has_json_content_type(req.headers());
         if !is_json {
             return Err(ApiError::validation(
                 "the request body must be JSON with Content-Type: application/json",
@@ -185,24 +172,72 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| body_rejection(e.status(), &e.body_text()))?;
-        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        if first.is_some_and(|b| *b != b'{') {
+        parse_json_object(&bytes).map(Json)
+    }
+}
+
+/// [`Json`] for a body that may be left out: no body at all gives
+/// `T::default()`; a body must be JSON as for [`Json`].
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = has_json_content_type(req.headers());
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_rejection(e.status(), &e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        if !is_json {
             return Err(ApiError::validation(
-                "the request body must be a JSON object",
+                "the request body must be JSON with Content-Type: application/json",
             ));
         }
-        match axum::Json::<T>::from_bytes(&bytes) {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::JsonSyntaxError(e) => {
-                    ApiError::validation(format!("malformed JSON: {}", source_text(&e)))
-                }
-                JsonRejection::JsonDataError(e) => {
-                    ApiError::validation(format!("invalid request body: {}", source_text(&e)))
-                }
-                other => ApiError::validation(other.body_text()),
-            }),
-        }
+        parse_json_object(&bytes).map(OptionalJson)
+    }
+}
+
+fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+}
+
+fn parse_json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(ApiError::validation(
+            "the request body must be a JSON object",
+        ));
+    }
+    match axum::Json::<T>::from_bytes(bytes) {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(rejection) => Err(match rejection {
+            JsonRejection::JsonSyntaxError(e) => {
+                ApiError::validation(format!("malformed JSON: {}", source_text(&e)))
+            }
+            JsonRejection::JsonDataError(e) => {
+                ApiError::validation(format!("invalid request body: {}", source_text(&e)))
+            }
+            other => ApiError::validation(other.body_text()),
+        }),
     }
 }
 

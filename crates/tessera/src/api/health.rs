@@ -51,8 +51,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
         tracing::warn!(error = %e, "readiness: database");
         problems.push("database unreachable or migrations not applied");
     }
-    if let Some(media) = &state.media
-        && let Err(e) = media.check_available().await
+    if state.config.roles.worker
+        && let Err(e) = state.media.check_available().await
     {
         tracing::warn!(error = %e, "readiness: ffmpeg");
         problems.push("ffmpeg/ffprobe not available");

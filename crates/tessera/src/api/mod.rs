@@ -14,6 +14,7 @@ pub mod runs;
 pub mod targets;
 pub mod triggers;
 pub mod typescript;
+pub mod uploads;
 pub mod webhooks;
 pub mod youtube;
 
@@ -41,8 +42,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub net: Arc<NetConfig>,
     pub wake: Wakeups,
-    /// Present when this node runs the worker role; `/readyz` checks it.
-    pub media: Option<Media>,
+    /// ffmpeg/ffprobe: finalizing an upload probes it; `/readyz` checks the
+    /// tools on worker nodes.
+    pub media: Media,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -56,6 +58,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(triggers::router())
         .merge(youtube::router())
         .merge(webhooks::router())
+        .merge(uploads::router())
         .merge(contracts::router())
 }
 

@@ -16,9 +16,9 @@ use super::run_nodes::NodeStatusCounts;
 use super::targets::check_target;
 use super::{AppState, iso, page_limit, parse_path_id};
 use crate::domain::graph::{self, AgentGraph, render_plans};
-use crate::domain::ids::{AgentId, RenderId, RunId, TriggerId, UserId};
+use crate::domain::ids::{AgentId, RenderId, RunId, TriggerId, UserId, VideoId};
 use crate::domain::payload::{InputError, ManualSource, ManualTriggerInfo, TriggerInfo, iso8601};
-use crate::store::{RunFilter, RunRecord, RunStatus, SourceKind, SourceSpec};
+use crate::store::{RunFilter, RunRecord, RunStatus, SourceKind, SourceSpec, UploadStatus};
 
 /// Most inputs one run may have.
 pub const MAX_INPUTS: usize = 50;
@@ -42,6 +42,10 @@ pub struct StartRun {
     /// Shorthand for a single-input agent: outputs of earlier runs as inputs.
     #[serde(default)]
     node_render_ids: Vec<String>,
+    /// Shorthand for a single-input agent: finalized uploads (`video_id` of
+    /// the uploads flow) as inputs.
+    #[serde(default)]
+    video_ids: Vec<String>,
     /// One source per `video_input` node (multi-input agents).
     #[serde(default)]
     video_inputs: Vec<VideoInputSlot>,
@@ -65,6 +69,8 @@ struct VideoInputSlot {
     video_urls: Vec<String>,
     #[serde(default)]
     node_render_ids: Vec<String>,
+    #[serde(default)]
+    video_ids: Vec<String>,
     #[serde(default)]
     input_clip_start_ms: Option<i64>,
     #[serde(default)]
@@ -162,16 +168,18 @@ pub async fn start_run(
 /// are shorthand for single-input agents (each a separate input);
 /// `video_inputs` names every slot once with exactly one source.
 fn parse_sources(body: &StartRun, slots: &[String]) -> Result<(Vec<SourceSpec>, bool), ApiError> {
-    let shorthand = !body.video_urls.is_empty() || !body.node_render_ids.is_empty();
+    let shorthand = !body.video_urls.is_empty()
+        || !body.node_render_ids.is_empty()
+        || !body.video_ids.is_empty();
     let sources = match (shorthand, body.video_inputs.is_empty()) {
         (true, false) => {
             return Err(ApiError::validation(
-                "give either video_urls/node_render_ids or video_inputs, not both",
+                "give either video_urls/node_render_ids/video_ids or video_inputs, not both",
             ));
         }
         (false, true) => {
             return Err(ApiError::validation(
-                "the run needs inputs: video_urls, node_render_ids or video_inputs",
+                "the run needs inputs: video_urls, node_render_ids, video_ids or video_inputs",
             ));
         }
         (true, true) => {
@@ -191,7 +199,14 @@ fn parse_sources(body: &StartRun, slots: &[String]) -> Result<(Vec<SourceSpec>, 
                 .enumerate()
                 .map(|(i, r)| parse_render_id(r, &format!("node_render_ids[{i}]")))
                 .collect::<Result<Vec<_>, _>>()?;
+            let uploads = body
+                .video_ids
+                .iter()
+                .enumerate()
+                .map(|(i, v)| parse_video_id(v, &format!("video_ids[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
             urls.chain(renders)
+                .chain(uploads)
                 .map(|kind| SourceSpec {
                     slot: slot.clone(),
                     kind,
@@ -228,12 +243,17 @@ fn parse_slots(entries: &[VideoInputSlot], slots: &[String]) -> Result<Vec<Sourc
                 e.agent_node_id
             )));
         }
-        let kind = match (e.video_urls.as_slice(), e.node_render_ids.as_slice()) {
-            ([url], []) => SourceKind::Url { url: url.clone() },
-            ([], [render]) => parse_render_id(render, &format!("{at}.node_render_ids[0]"))?,
+        let kind = match (
+            e.video_urls.as_slice(),
+            e.node_render_ids.as_slice(),
+            e.video_ids.as_slice(),
+        ) {
+            ([url], [], []) => SourceKind::Url { url: url.clone() },
+            ([], [render], []) => parse_render_id(render, &format!("{at}.node_render_ids[0]"))?,
+            ([], [], [video]) => parse_video_id(video, &format!("{at}.video_ids[0]"))?,
             _ => {
                 return Err(ApiError::validation(format!(
-                    "{at}: give exactly one source (one video_url or one node_render_id)"
+                    "{at}: give exactly one source (one video_url, node_render_id or video_id)"
                 )));
             }
         };
@@ -271,7 +291,14 @@ fn parse_render_id(raw: &str, at: &str) -> Result<SourceKind, ApiError> {
         .map_err(|_| ApiError::validation(format!("{at}: a node_render_id is a UUID")))
 }
 
-/// URLs are checked against the address policy; render ids must be the caller's.
+fn parse_video_id(raw: &str, at: &str) -> Result<SourceKind, ApiError> {
+    raw.parse::<VideoId>()
+        .map(|video_id| SourceKind::Upload { video_id })
+        .map_err(|_| ApiError::validation(format!("{at}: a video_id is a UUID")))
+}
+
+/// URLs are checked against the address policy; render ids and uploads must
+/// be the caller's, and uploads finalized.
 async fn check_source(
     state: &AppState,
     user: UserId,
@@ -291,6 +318,20 @@ async fn check_source(
                 ))),
             }
         }
+        SourceKind::Upload { video_id } => match state.store.upload(*video_id).await? {
+            Some(upload) if upload.user_id == user => {
+                if upload.status == UploadStatus::Finalized {
+                    Ok(())
+                } else {
+                    Err(ApiError::validation(format!(
+                        "input {i}: video {video_id} is not finalized (call finalize_upload first)"
+                    )))
+                }
+            }
+            _ => Err(ApiError::not_found(format!(
+                "input {i}: video {video_id} not found"
+            ))),
+        },
     }
 }
 

@@ -70,6 +70,8 @@ id_type!(
     RenderId,
     /// A YouTube or schedule trigger of an agent.
     TriggerId,
+    /// An uploaded video (`video_id` of the uploads flow, usable in `video_ids`).
+    VideoId,
 );
 
 /// `mk_` followed by 20–128 ASCII letters or digits.

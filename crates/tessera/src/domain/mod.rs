@@ -7,3 +7,4 @@ pub mod ids;
 pub mod payload;
 pub mod retry;
 pub mod signing;
+pub mod upload_policy;

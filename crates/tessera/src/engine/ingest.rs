@@ -176,7 +176,7 @@ impl Engine {
                     .await
                     .map_err(|e| format!("could not download the video: {e}"))?;
                 }
-                None
+                Stored::New
             }
             SourceKind::Render { render_id } => {
                 let files = self
@@ -197,7 +197,29 @@ impl Engine {
                         tracing::error!(error = format!("{e:#}"), "stored render is unreadable");
                         "the render's file could not be read".to_string()
                     })?;
-                Some(files)
+                Stored::Render(files)
+            }
+            SourceKind::Upload { video_id } => {
+                let upload = self
+                    .inner
+                    .store
+                    .upload(*video_id)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "reading an upload failed");
+                        "the upload could not be read".to_string()
+                    })?
+                    .filter(|u| u.user_id == run.user_id)
+                    .ok_or("no such video")?;
+                self.inner
+                    .objects
+                    .fetch_to_file(&upload.object_key, &path)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = format!("{e:#}"), "stored upload is unreadable");
+                        "the uploaded file could not be read".to_string()
+                    })?;
+                Stored::Upload(upload.object_key)
             }
         };
         let probe = self
@@ -211,23 +233,28 @@ impl Engine {
         {
             return Err("YouTube videos longer than 1 hour are not accepted".into());
         }
+        let base = format!("runs/{}/inputs/{index}", run.id);
         let files = match existing {
             // An earlier render keeps its files: nothing to copy.
-            Some(files) => files,
-            None => {
-                let thumb = dir.join(format!("input-{index}.jpg"));
-                self.inner
-                    .media
-                    .thumbnail(&path, &probe, &thumb)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let base = format!("runs/{}/inputs/{index}", run.id);
+            Stored::Render(files) => files,
+            // An upload stays where it is; only its thumbnail is new.
+            Stored::Upload(video_key) => {
+                let files = FileRef {
+                    video_key,
+                    thumbnail_key: format!("{base}/thumbnail.jpg"),
+                };
+                self.store_thumbnail(&path, &probe, dir, index, &files.thumbnail_key)
+                    .await?;
+                files
+            }
+            Stored::New => {
                 let files = FileRef {
                     video_key: format!("{base}/source.{}", container_extension(&probe)),
                     thumbnail_key: format!("{base}/thumbnail.jpg"),
                 };
                 self.store_file(&files.video_key, &path).await?;
-                self.store_file(&files.thumbnail_key, &thumb).await?;
+                self.store_thumbnail(&path, &probe, dir, index, &files.thumbnail_key)
+                    .await?;
                 files
             }
         };
@@ -241,6 +268,36 @@ impl Engine {
             path,
             probe,
         })
+    }
+}
+
+/// Where an ingested input's video is stored.
+enum Stored {
+    /// Nowhere yet: store the downloaded file.
+    New,
+    /// An earlier render: its files are reused as they are.
+    Render(FileRef),
+    /// A finalized upload: the video stays under its key.
+    Upload(String),
+}
+
+impl Engine {
+    /// Extract an input's thumbnail and store it under `key`.
+    async fn store_thumbnail(
+        &self,
+        video: &Path,
+        probe: &Probe,
+        dir: &Path,
+        index: usize,
+        key: &str,
+    ) -> Result<(), String> {
+        let thumb = dir.join(format!("input-{index}.jpg"));
+        self.inner
+            .media
+            .thumbnail(video, probe, &thumb)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.store_file(key, &thumb).await
     }
 }
 

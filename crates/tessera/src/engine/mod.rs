@@ -15,6 +15,7 @@ mod ingest;
 mod recover;
 mod render;
 mod report;
+pub mod uploads;
 
 pub use recover::{host_name, recover_local};
 

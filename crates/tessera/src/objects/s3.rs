@@ -17,10 +17,12 @@ use crate::config::S3Location;
 /// How long the start-up check may wait for the bucket to answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Presigns GET URLs to objects under the configured prefix.
+/// Presigns GET URLs and POST upload policies for objects under the
+/// configured prefix.
 pub struct Presigner {
     client: AmazonS3,
     prefix: ObjectPath,
+    region: String,
 }
 
 impl Presigner {
@@ -38,11 +40,143 @@ impl Presigner {
             .context("cannot presign an object URL")?;
         Ok(url.into())
     }
+
+    /// A presigned S3 POST policy (SigV4) that lets a browser-style form
+    /// upload put one object at `key`, at most `max_bytes`, until
+    /// `expires_unix`: the bucket URL and the form fields, in order.
+    pub async fn presign_post(
+        &self,
+        key: &ObjectPath,
+        max_bytes: u64,
+        now: chrono::DateTime<chrono::Utc>,
+        expires_unix: i64,
+    ) -> anyhow::Result<(String, Vec<(String, String)>)> {
+        let full: ObjectPath = self.prefix.parts().chain(key.parts()).collect();
+        // The bucket's URL as clients see it (endpoint, public endpoint,
+        // path or virtual-hosted style): a presigned URL of the object
+        // without the object's path.
+        let object_url = url::Url::parse(&self.presign(key).await?)?;
+        let encoded_key: Vec<String> = full
+            .parts()
+            .map(|p| super::url_encode_segment(p.as_ref()))
+            .collect();
+        let path = object_url.path();
+        let bucket_path = path
+            .strip_suffix(&encoded_key.join("/"))
+            .context("unexpected presigned URL shape")?;
+        let mut bucket_url = object_url.clone();
+        bucket_url.set_query(None);
+        bucket_url.set_path(bucket_path);
+        let credential = self
+            .client
+            .credentials()
+            .get_credential()
+            .await
+            .context("cannot read S3 credentials")?;
+        let fields = post_policy_fields(
+            &PostPolicy {
+                bucket: bucket_of(&bucket_url, bucket_path),
+                key: full.as_ref(),
+                max_bytes,
+                region: &self.region,
+                now,
+                expires_unix,
+            },
+            &credential.key_id,
+            &credential.secret_key,
+            credential.token.as_deref(),
+        );
+        Ok((bucket_url.into(), fields))
+    }
+}
+
+/// The bucket name as the policy's `bucket` condition needs it: the first
+/// path segment (path style) or the first host label (virtual-hosted).
+fn bucket_of(bucket_url: &url::Url, bucket_path: &str) -> String {
+    let from_path = bucket_path.trim_matches('/');
+    if !from_path.is_empty() {
+        return from_path.to_owned();
+    }
+    bucket_url
+        .host_str()
+        .and_then(|h| h.split('.').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// What one S3 POST policy allows.
+pub struct PostPolicy<'a> {
+    pub bucket: String,
+    pub key: &'a str,
+    pub max_bytes: u64,
+    pub region: &'a str,
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub expires_unix: i64,
+}
+
+/// The form fields of an S3 POST policy signed with SigV4 (AWS's "browser
+/// based uploads using POST"): the policy document lists every field as a
+/// condition, `x-amz-signature` signs its base64 with the derived key.
+pub fn post_policy_fields(
+    p: &PostPolicy<'_>,
+    key_id: &str,
+    secret_key: &str,
+    token: Option<&str>,
+) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    let date = p.now.format("%Y%m%d").to_string();
+    let amz_date = p.now.format("%Y%m%dT%H%M%SZ").to_string();
+    let credential = format!("{key_id}/{date}/{}/s3/aws4_request", p.region);
+    let expiration = chrono::DateTime::from_timestamp(p.expires_unix, 0)
+        .unwrap_or(p.now)
+        .format("%Y-%m-%dT%H:%M:%S.000Z")
+        .to_string();
+    let mut conditions = vec![
+        serde_json::json!({"bucket": p.bucket}),
+        serde_json::json!({"key": p.key}),
+        serde_json::json!(["content-length-range", 0, p.max_bytes]),
+        serde_json::json!({"x-amz-algorithm": "AWS4-HMAC-SHA256"}),
+        serde_json::json!({"x-amz-credential": credential}),
+        serde_json::json!({"x-amz-date": amz_date}),
+    ];
+    if let Some(token) = token {
+        conditions.push(serde_json::json!({"x-amz-security-token": token}));
+    }
+    let document = serde_json::json!({"expiration": expiration, "conditions": conditions});
+    let policy = base64::engine::general_purpose::STANDARD.encode(document.to_string());
+    let mut signing_key = hmac(format!("AWS4{secret_key}").as_bytes(), date.as_bytes());
+    for part in [p.region, "s3", "aws4_request"] {
+        signing_key = hmac(&signing_key, part.as_bytes());
+    }
+    let signature = hex::encode(hmac(&signing_key, policy.as_bytes()));
+    let mut fields = vec![
+        ("key".to_owned(), p.key.to_owned()),
+        ("x-amz-algorithm".to_owned(), "AWS4-HMAC-SHA256".to_owned()),
+        ("x-amz-credential".to_owned(), credential),
+        ("x-amz-date".to_owned(), amz_date),
+    ];
+    if let Some(token) = token {
+        fields.push(("x-amz-security-token".to_owned(), token.to_owned()));
+    }
+    fields.push(("policy".to_owned(), policy));
+    fields.push(("x-amz-signature".to_owned(), signature));
+    fields
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::Mac as _;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key)
+        .expect("HMAC accepts keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
 }
 
 /// Open the bucket and check that it answers.
 pub async fn open(location: &S3Location) -> anyhow::Result<(Arc<dyn ObjectStore>, Presigner)> {
     let client = build_client(location, None).context("invalid S3 settings")?;
+    let region = AmazonS3Builder::from_env()
+        .get_config_value(&AmazonS3ConfigKey::Region)
+        .unwrap_or_else(|| "us-east-1".to_owned());
     let signing_client = match &location.public_endpoint {
         Some(endpoint) => {
             build_client(location, Some(endpoint)).context("invalid S3 public endpoint")?
@@ -70,6 +204,7 @@ pub async fn open(location: &S3Location) -> anyhow::Result<(Arc<dyn ObjectStore>
         Presigner {
             client: signing_client,
             prefix,
+            region,
         },
     ))
 }

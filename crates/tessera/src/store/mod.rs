@@ -17,7 +17,9 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::domain::ids::{AgentId, ApiKeyId, DeliveryId, RenderId, RunId, TriggerId, UserId};
+use crate::domain::ids::{
+    AgentId, ApiKeyId, DeliveryId, RenderId, RunId, TriggerId, UserId, VideoId,
+};
 use crate::domain::payload::FileRef;
 pub use records::*;
 
@@ -297,6 +299,37 @@ pub trait Store: Send + Sync + 'static {
     async fn activity(&self, user: UserId, since: i64) -> StoreResult<ActivitySummary>;
     /// All of the user's live triggers, oldest first.
     async fn list_triggers(&self, user: UserId) -> StoreResult<Vec<TriggerRecord>>;
+
+    /// Record an announced upload (status `pending`).
+    async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()>;
+    /// An upload by id, whoever owns it (the upload endpoint authenticates
+    /// by its signed policy, not by a key; callers check the owner).
+    async fn upload(&self, id: VideoId) -> StoreResult<Option<UploadRecord>>;
+    /// Tessera received the file of a pending (or re-sent) upload; `false`
+    /// when the upload is gone or already finalized.
+    async fn mark_uploaded(&self, id: VideoId, size_bytes: u64, now: i64) -> StoreResult<bool>;
+    /// Mark an upload finalized with what the probe found; `false` when it is
+    /// gone (cleaned up) or was finalized already.
+    async fn finalize_upload(
+        &self,
+        id: VideoId,
+        size_bytes: u64,
+        media: UploadMedia,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// The user's uploads, newest first.
+    async fn list_uploads(&self, user: UserId, limit: u32) -> StoreResult<Vec<UploadRecord>>;
+    /// Unfinalized uploads created before `before` whose upload URL expired
+    /// before `now`, oldest first.
+    async fn stale_uploads(
+        &self,
+        before: i64,
+        now: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<UploadRecord>>;
+    /// Forget an unfinalized upload; `false` when it is gone or was
+    /// finalized in the meantime (then its file must stay).
+    async fn delete_unfinalized_upload(&self, id: VideoId) -> StoreResult<bool>;
 
     /// Call `on_work` when another node queues work, until `stop`. Backends
     /// one process owns (SQLite) have nothing to listen to: their writers

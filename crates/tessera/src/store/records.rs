@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::domain::graph::AgentGraph;
 use crate::domain::ids::{
-    AgentId, ApiKeyId, DeliveryId, EventId, RenderId, RunId, TriggerId, UserId,
+    AgentId, ApiKeyId, DeliveryId, EventId, RenderId, RunId, TriggerId, UserId, VideoId,
 };
 use crate::domain::payload::{
     EventBody, FileRef, FinishedStatus, InputError, OutputRef, TriggerInfo,
@@ -123,6 +123,8 @@ pub enum SourceKind {
     Url { url: String },
     /// An output of an earlier run of the same user.
     Render { render_id: RenderId },
+    /// A finalized upload of the same user.
+    Upload { video_id: VideoId },
 }
 
 /// One input of a run: the `video_input` slot it feeds and where it comes from.
@@ -143,6 +145,7 @@ impl SourceSpec {
         match &self.kind {
             SourceKind::Url { url } => url.clone(),
             SourceKind::Render { render_id } => format!("node_render_id:{render_id}"),
+            SourceKind::Upload { video_id } => format!("video_id:{video_id}"),
         }
     }
 }
@@ -599,4 +602,63 @@ pub struct ScheduleFire {
     pub slot_at: i64,
     pub next_run_at: Option<i64>,
     pub run: RunRecord,
+}
+
+/// Where an upload is in its three steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadStatus {
+    /// An upload URL was issued; no file has arrived (that Tessera saw).
+    Pending,
+    /// Tessera received the file; it is not checked yet.
+    Uploaded,
+    /// Probed and within the limits: usable in `video_ids`.
+    Finalized,
+}
+
+impl UploadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadStatus::Pending => "pending",
+            UploadStatus::Uploaded => "uploaded",
+            UploadStatus::Finalized => "finalized",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => UploadStatus::Pending,
+            "uploaded" => UploadStatus::Uploaded,
+            "finalized" => UploadStatus::Finalized,
+            _ => return None,
+        })
+    }
+}
+
+/// An uploaded (or announced) video.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UploadRecord {
+    pub id: VideoId,
+    pub user_id: UserId,
+    /// Where the file lives in the object store.
+    pub object_key: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub status: UploadStatus,
+    pub size_bytes: Option<u64>,
+    /// Known once finalized.
+    pub media: Option<UploadMedia>,
+    pub created_at: i64,
+    /// When the upload policy stops accepting the file.
+    pub expires_at: i64,
+    pub uploaded_at: Option<i64>,
+    pub finalized_at: Option<i64>,
+}
+
+/// What finalizing learned about an upload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadMedia {
+    pub duration_ms: u64,
+    pub width: u32,
+    pub height: u32,
 }

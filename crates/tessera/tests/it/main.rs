@@ -15,5 +15,6 @@ mod runs;
 mod s3;
 mod schedules;
 mod support;
+mod uploads;
 mod webdriver;
 mod youtube;

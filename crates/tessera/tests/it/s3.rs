@@ -280,3 +280,124 @@ async fn a_bucket_that_does_not_answer_stops_the_start_with_a_clear_error() {
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap();
     assert!(!error.contains(&secret), "the secret leaked: {error}");
 }
+
+/// With S3 storage the upload URL is the bucket itself: a presigned S3 POST
+/// policy (SigV4), so a hosted-service client's form post goes straight to
+/// the bucket; finalize and runs then read the object from there.
+#[tokio::test]
+async fn with_s3_uploads_go_straight_to_the_bucket_through_a_presigned_post_policy() {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let Some(location) = s3_location() else {
+        eprintln!("skipped: needs TESSERA_TEST_S3_BUCKET (the PostgreSQL pass)");
+        return;
+    };
+    let bucket_path = location.trim_start_matches("s3://");
+    let (bucket, prefix) = bucket_path.split_once('/').unwrap();
+    let app = TestApp::spawn_with(|l| l.object_store = Some(location.clone())).await;
+    let receiver = Receiver::start().await;
+    let agent = app.create_agent(&trim_agent(0, 1000, 160)).await;
+    let video = std::fs::read(fixtures_dir().join("bigbuckbunny.mp4")).unwrap();
+
+    let (status, target) = app
+        .post("/videos/get_upload_url", &json!({"filename": "bunny.mp4"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{target}");
+    let upload_url = target["upload_url"].as_str().unwrap();
+    assert_eq!(
+        upload_url.trim_end_matches('/'),
+        format!("{}/{bucket}", endpoint().trim_end_matches('/'))
+    );
+    let fields = target["fields"].as_object().unwrap();
+    let field = |name: &str| fields[name].as_str().unwrap().to_owned();
+    assert!(
+        field("key").starts_with(&format!("{prefix}/uploads/")),
+        "{target}"
+    );
+    assert_eq!(field("x-amz-algorithm"), "AWS4-HMAC-SHA256");
+    // The policy allows exactly this key, this bucket and at most 5 GB, and
+    // is signed with the key SigV4 derives from the secret.
+    let policy: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(field("policy"))
+            .unwrap(),
+    )
+    .unwrap();
+    let conditions = policy["conditions"].as_array().unwrap();
+    assert!(conditions.contains(&json!({"bucket": bucket})), "{policy}");
+    assert!(
+        conditions.contains(&json!({"key": field("key")})),
+        "{policy}"
+    );
+    assert!(
+        conditions.contains(&json!(["content-length-range", 0, 5_000_000_000u64])),
+        "{policy}"
+    );
+    let scope = field("x-amz-credential");
+    assert!(scope.starts_with("tessera-test-key/"), "{scope}");
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap();
+    let mut key = format!("AWS4{secret}").into_bytes();
+    for part in scope.split('/').skip(1) {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        mac.update(part.as_bytes());
+        key = mac.finalize().into_bytes().to_vec();
+    }
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(field("policy").as_bytes());
+    assert_eq!(
+        hex::encode(mac.finalize().into_bytes()),
+        field("x-amz-signature")
+    );
+
+    // The client posts the form to the bucket, then finalizes.
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields {
+        form = form.text(name.clone(), value.as_str().unwrap().to_owned());
+    }
+    let form = form.part(
+        "file",
+        reqwest::multipart::Part::bytes(video.clone()).file_name("bunny.mp4"),
+    );
+    let posted = app
+        .http
+        .post(upload_url)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_success(), "{:?}", posted.text().await);
+    let video_id = target["video_id"].as_str().unwrap();
+    let (status, finalized) = app
+        .post(
+            "/uploads/video/finalize_upload",
+            &json!({"video_id": video_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{finalized}");
+    assert_eq!(finalized["size_bytes"], video.len() as u64);
+
+    let (status, started) = app
+        .post(
+            &format!("/agent/{agent}/run"),
+            &json!({"video_ids": [video_id], "callback_url": receiver.url("/hook")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let finished = receiver
+        .wait_for(2, RUN_DEADLINE)
+        .await
+        .iter()
+        .map(|r| r.json())
+        .find(|h| h["flag"] == "RUN_FINISHED")
+        .unwrap();
+    assert_eq!(finished["status"], "completed", "{finished}");
+    let input_url = finished["inputs"][0]["video_url"].as_str().unwrap();
+    assert!(sigv4_valid(input_url), "{input_url}");
+    let downloaded = app.http.get(input_url).send().await.unwrap();
+    assert_eq!(downloaded.status(), StatusCode::OK);
+    assert!(
+        downloaded.bytes().await.unwrap() == video,
+        "the uploaded bytes"
+    );
+    app.stop().await;
+}

@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod runs;
 mod store;
 pub mod triggers;
+pub mod uploads;
 pub mod youtube;
 
 use std::fmt;

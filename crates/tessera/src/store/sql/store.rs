@@ -6,9 +6,12 @@ use std::future::Future;
 use async_trait::async_trait;
 
 use super::{
-    Db, OptionalExtension, SqlContext, accounts, dashboard, outbox, runs, triggers, youtube,
+    Db, OptionalExtension, SqlContext, accounts, dashboard, outbox, runs, triggers, uploads,
+    youtube,
 };
-use crate::domain::ids::{AgentId, ApiKeyId, DeliveryId, RenderId, RunId, TriggerId, UserId};
+use crate::domain::ids::{
+    AgentId, ApiKeyId, DeliveryId, RenderId, RunId, TriggerId, UserId, VideoId,
+};
 use crate::domain::payload::FileRef;
 use crate::store::*;
 
@@ -46,7 +49,8 @@ pub trait Backend: Send + Sync + 'static {
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0001_init.sql"),
     include_str!("../../../migrations/0002_dashboard.sql"),
-    include_str!("../../../migrations/0003_claims.sql"),
+    include_str!("../../../migrations/0003_uploads.sql"),
+    include_str!("../../../migrations/0004_claims.sql"),
 ];
 
 /// The store over a backend.
@@ -547,5 +551,43 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn list_triggers(&self, user: UserId) -> StoreResult<Vec<TriggerRecord>> {
         self.read(move |c| triggers::of_user(c, user)).await
+    }
+
+    async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()> {
+        let upload = upload.clone();
+        self.write(move |tx| uploads::insert(tx, &upload)).await
+    }
+    async fn upload(&self, id: VideoId) -> StoreResult<Option<UploadRecord>> {
+        self.read(move |c| uploads::get(c, id)).await
+    }
+    async fn mark_uploaded(&self, id: VideoId, size_bytes: u64, now: i64) -> StoreResult<bool> {
+        self.write(move |tx| uploads::mark_uploaded(tx, id, size_bytes, now))
+            .await
+    }
+    async fn finalize_upload(
+        &self,
+        id: VideoId,
+        size_bytes: u64,
+        media: UploadMedia,
+        now: i64,
+    ) -> StoreResult<bool> {
+        self.write(move |tx| uploads::finalize(tx, id, size_bytes, media, now))
+            .await
+    }
+    async fn list_uploads(&self, user: UserId, limit: u32) -> StoreResult<Vec<UploadRecord>> {
+        self.read(move |c| uploads::of_user(c, user, limit)).await
+    }
+    async fn stale_uploads(
+        &self,
+        before: i64,
+        now: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<UploadRecord>> {
+        self.read(move |c| uploads::stale(c, before, now, limit))
+            .await
+    }
+    async fn delete_unfinalized_upload(&self, id: VideoId) -> StoreResult<bool> {
+        self.write(move |tx| uploads::delete_unfinalized(tx, id))
+            .await
     }
 }

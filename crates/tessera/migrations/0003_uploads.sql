@@ -1,0 +1,23 @@
+-- Uploads: videos sent to Tessera (or straight to the bucket) through a
+-- signed upload policy, then finalized (probed) before runs may use them.
+-- status: pending (URL issued) → uploaded (Tessera received the file) →
+-- finalized (probed, within limits). Unfinalized rows and their objects are
+-- removed after the upload retention period.
+CREATE TABLE uploads (
+    id           TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users(id),
+    object_key   TEXT NOT NULL,
+    filename     TEXT,
+    content_type TEXT,
+    status       TEXT NOT NULL,
+    size_bytes   BIGINT,
+    duration_ms  BIGINT,
+    width        BIGINT,
+    height       BIGINT,
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    uploaded_at  BIGINT,
+    finalized_at BIGINT
+);
+CREATE INDEX uploads_by_user ON uploads (user_id, id);
+CREATE INDEX uploads_unfinalized ON uploads (status, created_at);

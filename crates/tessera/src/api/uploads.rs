@@ -1,0 +1,523 @@
+//! Uploads: the hosted service's three steps, under both of its path forms.
+//!
+//! 1. `get_upload_url` records a pending upload and hands out where and what
+//!    to post: Tessera's own `/upload` URL with a signed policy
+//!    ([`UploadPolicy`]), or, with an S3 store, a presigned S3 POST policy.
+//! 2. The client posts `multipart/form-data`: the policy's fields, then the
+//!    file part. Tessera streams the file into the object store, counting
+//!    bytes against the policy's limit (never buffering the file).
+//! 3. `finalize_upload` checks the stored file (size, ffprobe, duration);
+//!    finalized uploads are usable as `video_ids` in runs.
+
+use axum::Json as JsonOut;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Auth;
+use super::error::{ApiError, ErrorBody, Json, OptionalJson};
+use super::{AppState, iso};
+use crate::domain::ids::{UserId, VideoId};
+use crate::domain::upload_policy::{
+    FILE_FIELD, KEY_FIELD, POLICY_FIELD, SIGNATURE_FIELD, UploadPolicy,
+};
+use crate::media::MediaError;
+use crate::objects::PutError;
+use crate::store::{UploadMedia, UploadRecord, UploadStatus};
+
+/// The path of Tessera's own upload URL (no API key: the policy authenticates).
+pub const UPLOAD_PATH: &str = "/upload";
+/// Room for the form's fields and part headers around the file itself.
+const FORM_OVERHEAD: u64 = 64 * 1024;
+/// Longest value of one policy field.
+const MAX_FIELD_BYTES: usize = 8 * 1024;
+/// Longest `filename` / `content_type` kept with an upload.
+const MAX_NAME_CHARS: usize = 255;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_upload_url))
+        .routes(routes!(get_upload_url_uploads))
+        .routes(routes!(upload))
+        .routes(routes!(finalize))
+        .routes(routes!(finalize_uploads))
+}
+
+/// The optional body of `get_upload_url`.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    /// The file's name, kept for display (at most 255 characters).
+    #[serde(default)]
+    filename: Option<String>,
+    /// The file's media type, kept for display (at most 255 characters).
+    #[serde(default)]
+    content_type: Option<String>,
+}
+
+/// Where and how to upload one video.
+#[derive(Serialize, ToSchema)]
+pub struct UploadUrl {
+    /// Pass to `finalize_upload`, then use in `video_ids`.
+    video_id: VideoId,
+    /// POST `multipart/form-data` here: every entry of `fields`, then the
+    /// file as the part named `file`.
+    upload_url: String,
+    /// The signed upload policy's form fields, to post unchanged.
+    #[schema(value_type = Object)]
+    fields: Map<String, Value>,
+    max_file_size_bytes: u64,
+    /// When the upload URL stops accepting the file.
+    expires_at: String,
+}
+
+/// Ask for an upload URL (hosted service path).
+#[utoipa::path(post, path = "/videos/get_upload_url", tag = "uploads",
+    request_body(content = Option<UploadRequest>, description = "Optional"),
+    responses((status = 200, body = UploadUrl), (status = "4XX", body = ErrorBody)))]
+async fn get_upload_url(
+    State(state): State<AppState>,
+    auth: Auth,
+    OptionalJson(body): OptionalJson<UploadRequest>,
+) -> Result<JsonOut<UploadUrl>, ApiError> {
+    issue_upload_url(&state, auth.user_id, body)
+        .await
+        .map(JsonOut)
+}
+
+/// Ask for an upload URL (the `/uploads/video/…` path form).
+#[utoipa::path(post, path = "/uploads/video/get_upload_url", tag = "uploads",
+    request_body(content = Option<UploadRequest>, description = "Optional"),
+    responses((status = 200, body = UploadUrl), (status = "4XX", body = ErrorBody)))]
+async fn get_upload_url_uploads(
+    State(state): State<AppState>,
+    auth: Auth,
+    OptionalJson(body): OptionalJson<UploadRequest>,
+) -> Result<JsonOut<UploadUrl>, ApiError> {
+    issue_upload_url(&state, auth.user_id, body)
+        .await
+        .map(JsonOut)
+}
+
+async fn issue_upload_url(
+    state: &AppState,
+    user: UserId,
+    body: UploadRequest,
+) -> Result<UploadUrl, ApiError> {
+    let filename = checked_name(body.filename, "filename")?;
+    let content_type = checked_name(body.content_type, "content_type")?;
+    let now = chrono::Utc::now();
+    let expires_unix = now.timestamp() + state.config.upload_url_validity.as_secs() as i64;
+    let id = VideoId::new();
+    let key = object_key(user, id, filename.as_deref());
+    let max_bytes = state.config.upload_max_bytes;
+    let expiration = chrono::DateTime::from_timestamp(expires_unix, 0)
+        .map(crate::domain::payload::iso8601)
+        .unwrap_or_default();
+    let (upload_url, fields) = match state
+        .objects
+        .presigned_post(&key, max_bytes, now, expires_unix)
+        .await
+    {
+        Some(presigned) => {
+            presigned.map_err(|e| ApiError::logged("cannot presign an upload", e))?
+        }
+        None => {
+            let policy = UploadPolicy {
+                expiration: expiration.clone(),
+                video_id: id,
+                key: key.clone(),
+                max_bytes,
+            };
+            let fields = policy
+                .fields(state.objects.signing_secret())
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+            (upload_url(state), fields)
+        }
+    };
+    state
+        .store
+        .create_upload(&UploadRecord {
+            id,
+            user_id: user,
+            object_key: key,
+            filename,
+            content_type,
+            status: UploadStatus::Pending,
+            size_bytes: None,
+            media: None,
+            created_at: now.timestamp_millis(),
+            expires_at: expires_unix * 1000,
+            uploaded_at: None,
+            finalized_at: None,
+        })
+        .await?;
+    Ok(UploadUrl {
+        video_id: id,
+        upload_url,
+        fields: fields
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+        max_file_size_bytes: max_bytes,
+        expires_at: expiration,
+    })
+}
+
+fn checked_name(value: Option<String>, what: &str) -> Result<Option<String>, ApiError> {
+    let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if value.chars().count() > MAX_NAME_CHARS || value.chars().any(char::is_control) {
+        return Err(ApiError::validation(format!(
+            "{what} must be at most {MAX_NAME_CHARS} characters without control characters"
+        )));
+    }
+    Ok(Some(value))
+}
+
+/// `uploads/{user}/{video}/video.{ext}`: the extension (from the file name,
+/// when it is a known video one) lets object stores serve the right type.
+fn object_key(user: UserId, id: VideoId, filename: Option<&str>) -> String {
+    let ext = filename
+        .and_then(|f| f.rsplit_once('.'))
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .filter(|ext| matches!(ext.as_str(), "mp4" | "m4v" | "mov" | "webm" | "mkv"));
+    match ext {
+        Some(ext) => format!("uploads/{user}/{id}/video.{ext}"),
+        None => format!("uploads/{user}/{id}/video"),
+    }
+}
+
+fn upload_url(state: &AppState) -> String {
+    let base = state.objects.base_url();
+    format!("{}{UPLOAD_PATH}", base.as_str().trim_end_matches('/'))
+}
+
+/// Receive an upload: `multipart/form-data` with the fields of
+/// `get_upload_url` first and the file (`file`) last. Authenticated by the
+/// signed policy in the fields, not by an API key.
+#[utoipa::path(post, path = "/upload", tag = "uploads", security(()),
+    request_body(content_type = "multipart/form-data", content = UploadForm),
+    responses((status = 204, description = "Stored"), (status = "4XX", body = ErrorBody)))]
+async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary = multer::parse_boundary(content_type).map_err(|_| {
+        ApiError::validation("the upload must be multipart/form-data (with a boundary)")
+    })?;
+    // A declared length over the limit is refused before reading anything.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let ceiling = state.config.upload_max_bytes.saturating_add(FORM_OVERHEAD);
+    if declared.is_some_and(|n| n > ceiling) {
+        return Err(ApiError::validation(format!(
+            "the upload is larger than the policy allows ({} bytes)",
+            state.config.upload_max_bytes
+        )));
+    }
+    let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let file = loop {
+        let field = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::validation(format!("the form could not be read: {e}")))?;
+        let Some(mut field) = field else {
+            return Err(ApiError::validation(
+                "the form has no file part (post every field of `fields`, then `file`)",
+            ));
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == FILE_FIELD {
+            break field;
+        }
+        if ![KEY_FIELD, POLICY_FIELD, SIGNATURE_FIELD].contains(&name.as_str()) {
+            return Err(ApiError::validation(format!(
+                "unexpected form field {name:?}: post exactly the fields of `fields`, then `file`"
+            )));
+        }
+        if fields.iter().any(|(n, _)| *n == name) {
+            return Err(ApiError::validation(format!(
+                "the form field {name:?} is given twice"
+            )));
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| ApiError::validation(format!("the form could not be read: {e}")))?
+        {
+            value.extend_from_slice(&chunk);
+            if value.len() > MAX_FIELD_BYTES {
+                return Err(ApiError::validation(format!(
+                    "the form field {name:?} is too long"
+                )));
+            }
+        }
+        let value = String::from_utf8(value)
+            .map_err(|_| ApiError::validation(format!("the form field {name:?} is not text")))?;
+        fields.push((name, value));
+    };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let policy = UploadPolicy::verify(
+        field(KEY_FIELD),
+        field(POLICY_FIELD),
+        field(SIGNATURE_FIELD),
+        state.objects.signing_secret(),
+        chrono::Utc::now().timestamp(),
+    )
+    .map_err(|e| ApiError::validation(e.to_string()))?;
+    let upload =
+        state.store.upload(policy.video_id).await?.ok_or_else(|| {
+            ApiError::validation("this upload no longer exists; ask for a new URL")
+        })?;
+    if upload.status == UploadStatus::Finalized {
+        return Err(ApiError::validation(
+            "this upload is finalized; ask for a new URL to upload another file",
+        ));
+    }
+    if upload.object_key != policy.key {
+        return Err(ApiError::validation(
+            "the upload policy's signature does not match: the fields were changed",
+        ));
+    }
+    let reader = tokio_util::io::StreamReader::new(file.map_err(std::io::Error::other));
+    let size = match state
+        .objects
+        .put_stream(&policy.key, reader, Some(policy.max_bytes))
+        .await
+    {
+        Ok(size) => size,
+        Err(PutError::TooLarge { limit }) => {
+            return Err(ApiError::validation(format!(
+                "the file is larger than the policy allows ({limit} bytes)"
+            )));
+        }
+        Err(PutError::Source(e)) => {
+            return Err(ApiError::validation(format!("the upload broke off: {e}")));
+        }
+        Err(PutError::Store(e)) => return Err(ApiError::logged("cannot store an upload", e)),
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    if !state
+        .store
+        .mark_uploaded(policy.video_id, size, now)
+        .await?
+    {
+        // Finalized or cleaned up while the file streamed in.
+        return Err(ApiError::validation(
+            "this upload was finalized or removed while the file arrived",
+        ));
+    }
+    tracing::info!(video_id = %policy.video_id, bytes = size, "upload received");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The form `upload_url` accepts (documentation only: the fields come from
+/// `get_upload_url`, with S3 storage they are S3's).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    key: String,
+    policy: String,
+    #[schema(rename = "x-tessera-signature")]
+    signature: String,
+    /// The video, after every other field.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// The body of `finalize_upload`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FinalizeRequest {
+    video_id: String,
+}
+
+/// An upload as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct UploadView {
+    video_id: VideoId,
+    status: UploadStatus,
+    filename: Option<String>,
+    content_type: Option<String>,
+    size_bytes: Option<u64>,
+    duration_ms: Option<u64>,
+    width: Option<u32>,
+    height: Option<u32>,
+    created_at: String,
+    finalized_at: Option<String>,
+}
+
+pub fn upload_view(u: &UploadRecord) -> UploadView {
+    UploadView {
+        video_id: u.id,
+        status: u.status,
+        filename: u.filename.clone(),
+        content_type: u.content_type.clone(),
+        size_bytes: u.size_bytes,
+        duration_ms: u.media.map(|m| m.duration_ms),
+        width: u.media.map(|m| m.width),
+        height: u.media.map(|m| m.height),
+        created_at: iso(u.created_at),
+        finalized_at: u.finalized_at.map(iso),
+    }
+}
+
+/// Check an uploaded file and make it usable in `video_ids` (hosted service path).
+#[utoipa::path(post, path = "/videos/finalize_upload", tag = "uploads",
+    request_body = FinalizeRequest,
+    responses((status = 200, body = UploadView), (status = 413, body = ErrorBody),
+        (status = "4XX", body = ErrorBody)))]
+async fn finalize(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<FinalizeRequest>,
+) -> Result<JsonOut<UploadView>, ApiError> {
+    finalize_upload(&state, auth.user_id, &body.video_id)
+        .await
+        .map(JsonOut)
+}
+
+/// Check an uploaded file (the `/uploads/video/…` path form).
+#[utoipa::path(post, path = "/uploads/video/finalize_upload", tag = "uploads",
+    request_body = FinalizeRequest,
+    responses((status = 200, body = UploadView), (status = 413, body = ErrorBody),
+        (status = "4XX", body = ErrorBody)))]
+async fn finalize_uploads(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<FinalizeRequest>,
+) -> Result<JsonOut<UploadView>, ApiError> {
+    finalize_upload(&state, auth.user_id, &body.video_id)
+        .await
+        .map(JsonOut)
+}
+
+/// The caller's upload, or 404 (another user's upload does not exist for them).
+pub async fn owned_upload(
+    state: &AppState,
+    user: UserId,
+    raw_id: &str,
+) -> Result<UploadRecord, ApiError> {
+    let not_found = || ApiError::not_found("video not found");
+    let id: VideoId = raw_id.trim().parse().map_err(|_| not_found())?;
+    match state.store.upload(id).await? {
+        Some(upload) if upload.user_id == user => Ok(upload),
+        _ => Err(not_found()),
+    }
+}
+
+async fn finalize_upload(
+    state: &AppState,
+    user: UserId,
+    raw_id: &str,
+) -> Result<UploadView, ApiError> {
+    let upload = owned_upload(state, user, raw_id).await?;
+    if upload.status == UploadStatus::Finalized {
+        return Ok(upload_view(&upload));
+    }
+    let size = state
+        .objects
+        .size(&upload.object_key)
+        .await
+        .map_err(|e| ApiError::logged("cannot stat an upload", e))?
+        .ok_or_else(|| ApiError::validation("no file has been uploaded for this video_id yet"))?;
+    let max = state.config.upload_max_bytes;
+    if size > max {
+        reject(state, &upload).await;
+        return Err(ApiError::too_large(format!(
+            "size: the file is {size} bytes; the limit is {max} bytes"
+        )));
+    }
+    let probe = match probe_upload(state, &upload).await {
+        Ok(probe) => probe,
+        Err(MediaError::NotAVideo(why)) => {
+            reject(state, &upload).await;
+            return Err(ApiError::too_large(format!("not a video: {why}")));
+        }
+        Err(MediaError::TooLong {
+            duration_ms,
+            max_seconds,
+        }) => {
+            reject(state, &upload).await;
+            return Err(ApiError::too_large(format!(
+                "duration: the video is {} s long; the limit is {max_seconds} s",
+                duration_ms.div_ceil(1000)
+            )));
+        }
+        Err(e) => return Err(ApiError::logged("cannot probe an upload", e.into())),
+    };
+    let media = UploadMedia {
+        duration_ms: probe.duration_ms,
+        width: probe.width,
+        height: probe.height,
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    state
+        .store
+        .finalize_upload(upload.id, size, media, now)
+        .await?;
+    // Finalized now, or by a concurrent call; gone if it was cleaned up.
+    let finalized = owned_upload(state, user, raw_id).await?;
+    if finalized.status != UploadStatus::Finalized {
+        return Err(ApiError::not_found("video not found"));
+    }
+    Ok(upload_view(&finalized))
+}
+
+/// Probe the stored file: in place with a local store, from a temporary
+/// copy with S3.
+async fn probe_upload(
+    state: &AppState,
+    upload: &UploadRecord,
+) -> Result<crate::media::Probe, MediaError> {
+    if let Some(path) = state.objects.local_path(&upload.object_key) {
+        return state.media.probe(&path).await;
+    }
+    let dir = state.config.data_dir.join("tmp");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(MediaError::io("create a temporary directory"))?;
+    let path = dir.join(format!("upload-{}", upload.id));
+    let fetched = state.objects.fetch_to_file(&upload.object_key, &path).await;
+    let probed = match fetched {
+        Ok(()) => state.media.probe(&path).await,
+        Err(e) => Err(MediaError::Io {
+            context: "fetch the upload",
+            source: std::io::Error::other(format!("{e:#}")),
+        }),
+    };
+    let _ = tokio::fs::remove_file(&path).await;
+    probed
+}
+
+/// A file that failed its checks is removed; the upload stays pending, so
+/// its URL (while valid) can take another file.
+async fn reject(state: &AppState, upload: &UploadRecord) {
+    if let Err(e) = state.objects.delete(&upload.object_key).await {
+        tracing::warn!(error = format!("{e:#}"), video_id = %upload.id, "could not remove a rejected upload");
+    }
+}

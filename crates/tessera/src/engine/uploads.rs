@@ -1,0 +1,57 @@
+//! Abandoned uploads: an upload URL that was never finalized keeps a row and
+//! maybe a file; both are removed once the upload retention period has passed
+//! (`TESSERA_UPLOAD_RETENTION_HOURS`). Finalized uploads stay: runs use them.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Services;
+
+/// Most uploads removed per sweep (the next sweep takes the rest).
+const SWEEP_BATCH: u32 = 500;
+/// The longest gap between two sweeps.
+const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Sweep until shutdown. Several nodes may sweep at once: removing a row
+/// is conditional, so each upload is removed once and a finalized one never.
+pub async fn sweep_abandoned(services: Services, shutdown: CancellationToken) {
+    let retention = services.config.upload_retention;
+    let every = (retention / 4)
+        .min(MAX_SWEEP_INTERVAL)
+        .max(services.config.poll_interval);
+    loop {
+        if let Err(e) = sweep_once(&services, retention).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "cleaning up abandoned uploads failed"
+            );
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// One sweep; returns how many uploads were removed.
+pub async fn sweep_once(services: &Services, retention: Duration) -> anyhow::Result<usize> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let before = now - retention.as_millis() as i64;
+    // A URL that still accepts its file is left alone until it expires.
+    let stale = services
+        .store
+        .stale_uploads(before, now, SWEEP_BATCH)
+        .await?;
+    let mut removed = 0;
+    for upload in stale {
+        if services.store.delete_unfinalized_upload(upload.id).await? {
+            services.objects.delete(&upload.object_key).await?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(uploads = removed, "removed abandoned uploads");
+    }
+    Ok(removed)
+}

@@ -1,0 +1,149 @@
+//! Uploads: announced, received, finalized, and cleaned up when abandoned.
+
+use super::{Db, OptionalExtension, Row, SqlContext, parse_id};
+use crate::domain::ids::{UserId, VideoId};
+use crate::store::{StoreError, StoreResult, UploadMedia, UploadRecord, UploadStatus};
+
+const COLUMNS: &str = "id, user_id, object_key, filename, content_type, status, size_bytes, \
+     duration_ms, width, height, created_at, expires_at, uploaded_at, finalized_at";
+
+fn record(r: &Row) -> StoreResult<UploadRecord> {
+    let read = || -> super::Result<_> {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, Option<u64>>(6)?,
+            (
+                r.get::<_, Option<u64>>(7)?,
+                r.get::<_, Option<u32>>(8)?,
+                r.get::<_, Option<u32>>(9)?,
+            ),
+        ))
+    };
+    let (id, user, status, size_bytes, media) = read().sql("read upload")?;
+    let status = UploadStatus::parse(&status)
+        .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("corrupt upload status {status:?}")))?;
+    let media = match media {
+        (Some(duration_ms), Some(width), Some(height)) => Some(UploadMedia {
+            duration_ms,
+            width,
+            height,
+        }),
+        _ => None,
+    };
+    Ok(UploadRecord {
+        id: parse_id(&id)?,
+        user_id: parse_id(&user)?,
+        object_key: r.get(2).sql("read upload")?,
+        filename: r.get(3).sql("read upload")?,
+        content_type: r.get(4).sql("read upload")?,
+        status,
+        size_bytes,
+        media,
+        created_at: r.get(10).sql("read upload")?,
+        expires_at: r.get(11).sql("read upload")?,
+        uploaded_at: r.get(12).sql("read upload")?,
+        finalized_at: r.get(13).sql("read upload")?,
+    })
+}
+
+pub fn insert<C: Db>(tx: &C, u: &UploadRecord) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO uploads (id, user_id, object_key, filename, content_type, status, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        (
+            u.id.to_string(),
+            u.user_id.to_string(),
+            &u.object_key,
+            &u.filename,
+            &u.content_type,
+            u.status.as_str(),
+            u.created_at,
+            u.expires_at,
+        ),
+    )
+    .sql("insert upload")?;
+    Ok(())
+}
+
+pub fn get<C: Db>(conn: &C, id: VideoId) -> StoreResult<Option<UploadRecord>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM uploads WHERE id = ?1"),
+        [id.to_string()],
+        |r| Ok(record(r)),
+    )
+    .optional()
+    .sql("read upload")?
+    .transpose()
+}
+
+pub fn mark_uploaded<C: Db>(tx: &C, id: VideoId, size: u64, now: i64) -> StoreResult<bool> {
+    let n = tx
+        .execute(
+            "UPDATE uploads SET status = 'uploaded', size_bytes = ?2, uploaded_at = ?3
+             WHERE id = ?1 AND status <> 'finalized'",
+            (id.to_string(), size, now),
+        )
+        .sql("mark upload received")?;
+    Ok(n == 1)
+}
+
+pub fn finalize<C: Db>(
+    tx: &C,
+    id: VideoId,
+    size: u64,
+    media: UploadMedia,
+    now: i64,
+) -> StoreResult<bool> {
+    let n = tx
+        .execute(
+            "UPDATE uploads SET status = 'finalized', size_bytes = ?2, duration_ms = ?3,
+                 width = ?4, height = ?5, finalized_at = ?6
+             WHERE id = ?1 AND status <> 'finalized'",
+            (
+                id.to_string(),
+                size,
+                media.duration_ms,
+                media.width,
+                media.height,
+                now,
+            ),
+        )
+        .sql("finalize upload")?;
+    Ok(n == 1)
+}
+
+pub fn of_user<C: Db>(conn: &C, user: UserId, limit: u32) -> StoreResult<Vec<UploadRecord>> {
+    let rows = conn
+        .query_values(
+            &format!("SELECT {COLUMNS} FROM uploads WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2"),
+            super::Params::values((user.to_string(), limit)),
+        )
+        .sql("list uploads")?;
+    rows.iter().map(record).collect()
+}
+
+pub fn stale<C: Db>(conn: &C, before: i64, now: i64, limit: u32) -> StoreResult<Vec<UploadRecord>> {
+    let rows = conn
+        .query_values(
+            &format!(
+                "SELECT {COLUMNS} FROM uploads
+                 WHERE status <> 'finalized' AND created_at < ?1 AND expires_at < ?2
+                 ORDER BY created_at LIMIT ?3"
+            ),
+            super::Params::values((before, now, limit)),
+        )
+        .sql("find abandoned uploads")?;
+    rows.iter().map(record).collect()
+}
+
+pub fn delete_unfinalized<C: Db>(tx: &C, id: VideoId) -> StoreResult<bool> {
+    let n = tx
+        .execute(
+            "DELETE FROM uploads WHERE id = ?1 AND status <> 'finalized'",
+            [id.to_string()],
+        )
+        .sql("delete upload")?;
+    Ok(n == 1)
+}

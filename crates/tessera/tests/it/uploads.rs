@@ -1,0 +1,547 @@
+//! Uploads: the hosted service's three-step flow (get_upload_url → form POST
+//! → finalize_upload), `video_ids` in runs, the policy's refusals, the
+//! finalize checks, and the cleanup of abandoned uploads.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+use crate::support::{API_KEY, Receiver, TestApp, count_rows, fixtures_dir, json_of, trim_agent};
+
+/// The form a hosted-service client posts: every field as given, then the file.
+fn form(fields: &Value, file: Part) -> Form {
+    let mut form = Form::new();
+    for (name, value) in fields.as_object().expect("fields is an object") {
+        form = form.text(name.clone(), value.as_str().unwrap().to_owned());
+    }
+    form.part("file", file)
+}
+
+fn file_part(bytes: Vec<u8>, name: &str) -> Part {
+    Part::bytes(bytes)
+        .file_name(name.to_owned())
+        .mime_str("video/mp4")
+        .unwrap()
+}
+
+async fn get_upload_url(app: &TestApp, path: &str, body: Option<Value>) -> Value {
+    let mut request = app.http.post(app.url(path)).bearer_auth(API_KEY);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let (status, answer) = json_of(request.send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+async fn post_form(app: &TestApp, url: &str, form: Form) -> (StatusCode, Value) {
+    json_of(app.http.post(url).multipart(form).send().await.unwrap()).await
+}
+
+async fn finalize(app: &TestApp, video_id: &str) -> (StatusCode, Value) {
+    app.post("/videos/finalize_upload", &json!({"video_id": video_id}))
+        .await
+}
+
+/// Upload `bytes` through a fresh upload URL; returns the video id.
+async fn upload(app: &TestApp, bytes: Vec<u8>, name: &str) -> String {
+    let target = get_upload_url(
+        app,
+        "/videos/get_upload_url",
+        Some(json!({"filename": name})),
+    )
+    .await;
+    let url = target["upload_url"].as_str().unwrap();
+    let (status, body) = post_form(app, url, form(&target["fields"], file_part(bytes, name))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    target["video_id"].as_str().unwrap().to_owned()
+}
+
+fn assert_error(status: StatusCode, body: &Value, want: StatusCode, detail_has: &str) {
+    assert_eq!(status, want, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(detail_has),
+        "detail {detail:?} should mention {detail_has:?}"
+    );
+}
+
+/// Written as a client of the hosted service writes it: plain HTTP, both
+/// auth headers, the `/videos/…` and `/uploads/video/…` path forms.
+#[tokio::test]
+async fn a_hosted_service_client_uploads_a_video_and_runs_an_agent_on_its_video_id() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let agent = app.create_agent(&trim_agent(0, 2_000, 320)).await;
+    let video = std::fs::read(fixtures_dir().join("bigbuckbunny.mp4")).unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    // 1. Ask for an upload URL (a client may send both auth headers).
+    let (status, target) = json_of(
+        http.post(app.url("/videos/get_upload_url"))
+            .header("Authorization", format!("Bearer {API_KEY}"))
+            .header("X-API-Key", API_KEY)
+            .json(&json!({"filename": "bigbuckbunny.mp4", "content_type": "video/mp4"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{target}");
+    assert_eq!(target["max_file_size_bytes"], 5_000_000_000u64);
+    let video_id = target["video_id"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(video_id).is_ok());
+
+    // 2. Post the form: the fields as given, the file last.
+    let (status, body) = json_of(
+        http.post(target["upload_url"].as_str().unwrap())
+            .multipart(form(
+                &target["fields"],
+                file_part(video.clone(), "bigbuckbunny.mp4"),
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // 3. Finalize (the other path form, the other auth header).
+    let (status, finalized) = json_of(
+        http.post(app.url("/uploads/video/finalize_upload"))
+            .header("X-API-Key", API_KEY)
+            .json(&json!({"video_id": video_id}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{finalized}");
+    assert_eq!(finalized["status"], "finalized");
+    assert_eq!(finalized["size_bytes"], video.len() as u64);
+    assert!(
+        finalized["duration_ms"].as_u64().unwrap() > 2_000,
+        "{finalized}"
+    );
+
+    // Run the agent on the video_id with a callback.
+    let (status, started) = json_of(
+        http.post(app.url(&format!("/agent/{agent}/run")))
+            .header("X-API-Key", API_KEY)
+            .json(&json!({"video_ids": [video_id], "callback_url": receiver.url("/hook")}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let hooks = receiver.wait_for(2, Duration::from_secs(120)).await;
+    let finished = hooks
+        .iter()
+        .map(|h| h.json())
+        .find(|h| h["flag"] == "RUN_FINISHED")
+        .expect("RUN_FINISHED arrives");
+    assert_eq!(finished["status"], "completed", "{finished}");
+    let inputs = finished["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 1, "{finished}");
+    // The input URL downloads exactly the bytes that were uploaded.
+    let downloaded = http
+        .get(inputs[0]["video_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(downloaded.status(), StatusCode::OK);
+    assert!(downloaded.bytes().await.unwrap() == video, "same bytes");
+    let thumbnail = http
+        .get(inputs[0]["thumbnail_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thumbnail.status(), StatusCode::OK);
+    assert!(thumbnail.bytes().await.unwrap().starts_with(&[0xFF, 0xD8]));
+    let outputs = finished["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 1, "{finished}");
+    let run = app
+        .wait_for_run(started["run_id"].as_str().unwrap(), Duration::from_secs(10))
+        .await;
+    assert_eq!(run["status"], "completed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_upload_url_refuses_tampered_incomplete_and_foreign_forms() {
+    let app = TestApp::spawn().await;
+    let target = get_upload_url(&app, "/uploads/video/get_upload_url", None).await;
+    let url = target["upload_url"].as_str().unwrap();
+    let fields = &target["fields"];
+    let small = || file_part(b"not yet checked".to_vec(), "a.mp4");
+    let with = |name: &str, value: &str| {
+        let mut f = fields.clone();
+        f[name] = json!(value);
+        f
+    };
+
+    // Another key than the signed one: another user's or video's object.
+    let (status, body) =
+        post_form(&app, url, form(&with("key", "uploads/x/y/video"), small())).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "signature");
+    // A policy with a bigger limit, re-encoded without the server's secret.
+    let policy = fields["policy"].as_str().unwrap();
+    let decoded = base64_decode(policy);
+    let mut doc: Value = serde_json::from_slice(&decoded).unwrap();
+    doc["max_bytes"] = json!(6_000_000_000u64);
+    let forged = base64_encode(&serde_json::to_vec(&doc).unwrap());
+    let (status, body) = post_form(&app, url, form(&with("policy", &forged), small())).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "signature");
+    let (status, body) = post_form(
+        &app,
+        url,
+        form(&with("x-tessera-signature", "00ff"), small()),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "signature");
+    // A missing field, an extra field, no file, not a form.
+    let mut missing = fields.clone();
+    missing.as_object_mut().unwrap().remove("policy");
+    let (status, body) = post_form(&app, url, form(&missing, small())).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "policy");
+    let (status, body) = post_form(&app, url, form(&with("acl", "public-read"), small())).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "acl");
+    let mut no_file = Form::new();
+    for (name, value) in fields.as_object().unwrap() {
+        no_file = no_file.text(name.clone(), value.as_str().unwrap().to_owned());
+    }
+    let (status, body) = post_form(&app, url, no_file).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "file");
+    let (status, body) = json_of(app.http.post(url).json(fields).send().await.unwrap()).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "multipart");
+
+    // Nothing was stored by any of them.
+    let video_id = target["video_id"].as_str().unwrap();
+    let (status, body) = finalize(&app, video_id).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "no file has been uploaded",
+    );
+    // The intact form still works.
+    let (status, body) = post_form(&app, url, form(fields, small())).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_upload_policy_is_refused() {
+    let app = TestApp::spawn_with(|l| l.upload_url_seconds = Some(1)).await;
+    let target = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    let expires = chrono::DateTime::parse_from_rfc3339(target["expires_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    // Wait for the policy's own expiry time to pass (a wall-clock condition).
+    let wait = expires - chrono::Utc::now().timestamp_millis() + 50;
+    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
+    let (status, body) = post_form(
+        &app,
+        target["upload_url"].as_str().unwrap(),
+        form(&target["fields"], file_part(b"late".to_vec(), "late.mp4")),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "expired");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn finalize_checks_the_file_and_runs_take_only_finalized_uploads_of_their_user() {
+    let app = TestApp::spawn_with(|l| l.max_media_seconds = Some(3)).await;
+    let agent = app.create_agent(&trim_agent(0, 1_000, 160)).await;
+
+    // Not a video: 413 naming the check; the file is removed.
+    let text = upload(&app, b"hello, this is not a video".to_vec(), "notes.mp4").await;
+    let (status, body) = finalize(&app, &text).await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "not a video");
+    let (status, body) = finalize(&app, &text).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "no file has been uploaded",
+    );
+
+    // Longer than the (here 3 s) media limit: 413 naming "duration".
+    let long = std::fs::read(fixtures_dir().join("bigbuckbunny.mp4")).unwrap();
+    let long_id = upload(&app, long, "long.mp4").await;
+    let (status, body) = finalize(&app, &long_id).await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "duration");
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("duration"),
+        "{body}"
+    );
+
+    // Uploaded but not finalized: a run refuses it with 400.
+    let pending = upload(&app, b"pending".to_vec(), "p.mp4").await;
+    let (status, body) = app
+        .post(
+            &format!("/agent/{agent}/run"),
+            &json!({"video_ids": [pending]}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "not finalized");
+
+    // Unknown, malformed and another user's ids: 404 / 400, nothing queued.
+    let (status, body) = app
+        .post(
+            &format!("/agent/{agent}/run"),
+            &json!({"video_ids": [uuid::Uuid::new_v4().to_string()]}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not found");
+    let (status, body) = app
+        .post(
+            &format!("/agent/{agent}/run"),
+            &json!({"video_ids": ["nope"]}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "UUID");
+    let (status, body) = finalize(&app, &uuid::Uuid::new_v4().to_string()).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not found");
+
+    let store = app.store();
+    let now = chrono::Utc::now().timestamp_millis();
+    let other = store.create_user(now).await.unwrap();
+    let other_key = "mk_otheruser0123456789abcdefghijkl";
+    store
+        .create_api_key(tessera::store::NewApiKey {
+            user_id: other,
+            name: "other".into(),
+            key_hash: tessera::domain::signing::hash_api_key(other_key),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    let (status, body) = json_of(
+        app.http
+            .post(app.url("/videos/finalize_upload"))
+            .bearer_auth(other_key)
+            .json(&json!({"video_id": pending}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not found");
+    let (status, other_agent) = json_of(
+        app.http
+            .post(app.url("/agent/create"))
+            .bearer_auth(other_key)
+            .json(&trim_agent(0, 1_000, 160))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{other_agent}");
+    let (status, body) = json_of(
+        app.http
+            .post(app.url(&format!(
+                "/agent/{}/run",
+                other_agent["id"].as_str().unwrap()
+            )))
+            .bearer_auth(other_key)
+            .json(&json!({"video_ids": [pending]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not found");
+    assert_eq!(count_rows(app.data_dir.path(), "runs"), 0);
+    app.stop().await;
+}
+
+fn rss_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// 6 GB of zeros, generated as it is sent (never held by the client).
+fn six_gigabytes() -> reqwest::Body {
+    const CHUNK: usize = 1024 * 1024;
+    let chunks = 6 * 1024;
+    let zeros = bytes::Bytes::from(vec![0u8; CHUNK]);
+    reqwest::Body::wrap_stream(futures_util::stream::iter(
+        (0..chunks).map(move |_| Ok::<_, std::io::Error>(zeros.clone())),
+    ))
+}
+
+/// Files stored under the app's object directory (uploads and staging files).
+fn stored_files(app: &TestApp) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &app.data_dir.path().join("objects").join("uploads"),
+        &mut out,
+    );
+    out
+}
+
+/// The server runs in this process (each test is its own process under
+/// nextest), so this process's peak RSS bounds what the server buffered.
+#[tokio::test]
+async fn a_6_gb_upload_is_refused_by_the_policy_without_being_buffered() {
+    // A 32 MiB policy makes the streamed refusal quick; the declared-length
+    // case uses the default 5 GB policy.
+    let app = TestApp::spawn().await;
+    let small = TestApp::spawn_with(|l| l.upload_max_bytes = Some(32 * 1024 * 1024)).await;
+    let before = rss_kib("VmRSS:");
+
+    // Declared 6 GB: refused from the Content-Length, before the body is read.
+    let target = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    let boundary = "tessera-test-boundary";
+    let mut head = String::new();
+    for (name, value) in target["fields"].as_object().unwrap() {
+        head.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{}\r\n",
+            value.as_str().unwrap()
+        ));
+    }
+    head.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\r\n"
+    ));
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let total = head.len() as u64 + 6 * 1024 * 1024 * 1024 + tail.len() as u64;
+    let zeros = bytes::Bytes::from(vec![0u8; 1024 * 1024]);
+    let chunks = std::iter::once(bytes::Bytes::from(head.into_bytes()))
+        .chain((0..6 * 1024).map(move |_| zeros.clone()))
+        .chain(std::iter::once(bytes::Bytes::from(tail.into_bytes())))
+        .map(Ok::<_, std::io::Error>);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let sent = app
+        .http
+        .post(target["upload_url"].as_str().unwrap())
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("Content-Length", total)
+        .body(body)
+        .send()
+        .await;
+    refused(sent).await;
+
+    // Streamed without a length: refused once the policy's limit is passed.
+    let target = get_upload_url(&small, "/videos/get_upload_url", None).await;
+    assert_eq!(target["max_file_size_bytes"], 32 * 1024 * 1024);
+    let sent = small
+        .http
+        .post(target["upload_url"].as_str().unwrap())
+        .multipart(form(
+            &target["fields"],
+            Part::stream(six_gigabytes()).file_name("big.mp4"),
+        ))
+        .send()
+        .await;
+    refused(sent).await;
+
+    let grown_mib = rss_kib("VmHWM:").saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 150,
+        "the server's memory grew by {grown_mib} MiB while refusing 6 GB uploads"
+    );
+    // Nothing of either attempt is left in the store.
+    assert_eq!(stored_files(&app), Vec::<std::path::PathBuf>::new());
+    assert_eq!(stored_files(&small), Vec::<std::path::PathBuf>::new());
+    let (status, body) = finalize(&small, target["video_id"].as_str().unwrap()).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "no file has been uploaded",
+    );
+    app.stop().await;
+    small.stop().await;
+}
+
+/// A refused upload: a 400 naming the limit, or — when the server answered
+/// and closed while the client was still sending — a broken connection.
+async fn refused(sent: reqwest::Result<reqwest::Response>) {
+    match sent {
+        Ok(r) => {
+            let (status, body) = json_of(r).await;
+            assert_error(
+                status,
+                &body,
+                StatusCode::BAD_REQUEST,
+                "larger than the policy allows",
+            );
+        }
+        Err(e) => assert!(
+            e.is_request() || e.is_body() || e.is_connect(),
+            "unexpected client error: {e:?}"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn abandoned_uploads_are_removed_after_the_retention_period() {
+    // URLs valid 1 s; unfinalized uploads kept 1.8 s (0.0005 h).
+    let app = TestApp::spawn_with(|l| {
+        l.upload_url_seconds = Some(1);
+        l.upload_retention_hours = Some(0.0005);
+    })
+    .await;
+    let bikes = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let abandoned = upload(&app, bikes.clone(), "abandoned.mp4").await;
+    let kept = upload(&app, bikes, "kept.mp4").await;
+    let (status, body) = finalize(&app, &kept).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let never_sent = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    assert_eq!(stored_files(&app).len(), 2);
+
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while count_rows(app.data_dir.path(), "uploads") > 1 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "abandoned uploads were not removed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = finalize(&app, &abandoned).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not found");
+    let (status, body) = finalize(&app, never_sent["video_id"].as_str().unwrap()).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not found");
+    // The finalized upload and its file stay.
+    let (status, body) = finalize(&app, &kept).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "finalized");
+    let files = stored_files(&app);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].to_string_lossy().contains(&kept));
+    app.stop().await;
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
