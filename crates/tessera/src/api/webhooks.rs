@@ -312,12 +312,25 @@ pub async fn send_test(state: &AppState, user: UserId, url: &str) -> Result<Test
                 first: Some(first),
             });
         }
-        tokio::select! {
-            _ = attempts.recv() => {}
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-            _ = tokio::time::sleep_until(deadline) => {
-                return Ok(TestOutcome { delivery_id: id, first: None });
+        // Look again when this delivery's attempt is recorded here, when
+        // broadcasts were missed, or every 250 ms (another node's attempt);
+        // not on every other delivery's attempt, which under load would
+        // turn each waiting request into a loop of reads.
+        let tick = tokio::time::sleep(Duration::from_millis(250));
+        tokio::pin!(tick);
+        loop {
+            tokio::select! {
+                got = attempts.recv() => match got {
+                    Ok(other) if other != id => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => (&mut tick).await,
+                    _ => {}
+                },
+                _ = &mut tick => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Ok(TestOutcome { delivery_id: id, first: None });
+                }
             }
+            break;
         }
     }
 }
