@@ -113,6 +113,15 @@ fn open_connection(path: &Path, flags: OpenFlags) -> anyhow::Result<Connection> 
     if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
+    // Plans never depend on bound values (the indexes choose them). Without
+    // this, a statement whose plan the planner thinks a parameter might
+    // change is compiled again each time that parameter changes: the
+    // delivery claim, bound to the current time, was parsed anew on every
+    // claim (7% of a draining server's CPU under perf).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(conn)
 }
 
