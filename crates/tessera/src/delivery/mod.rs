@@ -38,8 +38,8 @@ use crate::metrics::Metrics;
 use crate::net::{ErrorClass, webhook_client};
 use crate::objects::Objects;
 use crate::store::{
-    AttemptRecord, ClaimLane, ClaimedDelivery, DestinationRoom, DynStore, NextState, RecordedAttempt,
-    StoreResult,
+    AttemptRecord, ClaimLane, ClaimedDelivery, DestinationRoom, DynStore, NextState,
+    RecordedAttempt, StoreResult,
 };
 
 /// Most attempts in flight on one node.

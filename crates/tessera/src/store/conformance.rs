@@ -240,9 +240,7 @@ pub async fn claims_respect_each_destinations_room(store: DynStore) {
     assert_eq!((ok, dead), (1, 2));
 }
 
-pub async fn a_fresh_delivery_is_claimed_beside_a_backlog_to_the_same_destination(
-    store: DynStore,
-) {
+pub async fn a_fresh_delivery_is_claimed_beside_a_backlog_to_the_same_destination(store: DynStore) {
     let user = store.default_user(T0).await.unwrap();
     // Twenty due deliveries to a.test, oldest first, queued in one batch, a
     // backlog to the saturated b.test, then one fresh delivery to a.test.
@@ -266,8 +264,7 @@ pub async fn a_fresh_delivery_is_claimed_beside_a_backlog_to_the_same_destinatio
         .claim_deliveries("a", T0 + 1000, T0 + 9000, 10, &r)
         .await
         .unwrap();
-    let mut got: Vec<(EventId, ClaimLane)> =
-        claimed.iter().map(|c| (c.event_id, c.lane)).collect();
+    let mut got: Vec<(EventId, ClaimLane)> = claimed.iter().map(|c| (c.event_id, c.lane)).collect();
     got.sort_by_key(|(id, _)| *id);
     let mut want = vec![
         (ids[0], ClaimLane::Oldest),

@@ -49,13 +49,16 @@ pub fn claim<C: Db>(
     let mut rows = Vec::new();
     for (destination, _) in due {
         let left = limit.saturating_sub(rows.len() as u32);
+        if left == 0 {
+            break;
+        }
         // Saturated destinations (room 0) are skipped, so a dead receiver's
         // backlog can never fill a batch.
         let room = room
             .busy
             .get(&destination)
             .copied()
-            .unwrap_or(room.per_destination)
+            .unwrap_or(room.per_destination.max(1))
             .min(left);
         if room == 0 {
             continue;
@@ -66,7 +69,10 @@ pub fn claim<C: Db>(
             lease_until,
             destination: &destination,
         };
-        let oldest = lane.claim(tx, ClaimLane::Oldest, room - room / 2)?;
+        // An odd slot goes to either end by the clock's parity, so a claim
+        // loop that only ever has room for one starves neither end.
+        let oldest_share = room / 2 + (room % 2) * u32::from(now % 2 == 0);
+        let oldest = lane.claim(tx, ClaimLane::Oldest, oldest_share)?;
         let rest = room - oldest.len() as u32;
         rows.extend(oldest);
         rows.extend(lane.claim(tx, ClaimLane::Newest, rest)?);
@@ -117,12 +123,7 @@ impl Lane<'_> {
     /// Lease up to `n` due deliveries from one end of the destination's
     /// due deliveries: pending, due, not leased, and not waiting on an
     /// earlier event of the same run to the same URL.
-    fn claim<C: Db>(
-        &self,
-        tx: &C,
-        end: ClaimLane,
-        n: u32,
-    ) -> StoreResult<Vec<(Row, ClaimLane)>> {
+    fn claim<C: Db>(&self, tx: &C, end: ClaimLane, n: u32) -> StoreResult<Vec<(Row, ClaimLane)>> {
         if n == 0 {
             return Ok(Vec::new());
         }
