@@ -36,15 +36,21 @@ pub async fn run(smoke: bool) -> anyhow::Result<Vec<Figure>> {
         |client, _stamp| test_event(client, &node, &receiver.url),
     )
     .await?;
-    let mut baseline = drive(&receiver, rate, |sent| sent < total, WARM_UP, |client, stamp| {
-        client
-            .post(&receiver.url)
-            .header("content-type", "application/json")
-            .json(
-                &json!({"flag": "TEST", "timestamp": stamp, "message": "timed",
+    let mut baseline = drive(
+        &receiver,
+        rate,
+        |sent| sent < total,
+        WARM_UP,
+        |client, stamp| {
+            client
+                .post(&receiver.url)
+                .header("content-type", "application/json")
+                .json(
+                    &json!({"flag": "TEST", "timestamp": stamp, "message": "timed",
                           "test_data": {"status": "test"}}),
-            )
-    })
+                )
+        },
+    )
     .await?;
     drop(node);
     let (p50, p99) = (
@@ -152,4 +158,3 @@ pub async fn drive(
         .map(|(_, ms)| ms)
         .collect())
 }
-

@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
             .init();
     }
     let smoke = std::env::args().any(|a| a == "--smoke");
+    let load_at_start = report::load_average();
     let out = std::env::args()
         .skip_while(|a| a != "--out")
         .nth(1)
@@ -63,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
             figures.len()
         );
     } else {
-        std::fs::write(&out, report::markdown(&figures))?;
+        std::fs::write(&out, report::markdown(&figures, &load_at_start))?;
         eprintln!("wrote {}", out.display());
     }
     Ok(())

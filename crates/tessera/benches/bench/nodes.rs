@@ -111,7 +111,7 @@ pub async fn measure(
 }
 
 /// Events per transaction when queueing.
-const QUEUE_BATCH: usize = 2000;
+pub const QUEUE_BATCH: usize = 2000;
 
 /// Queue `events` TEST events to `url` through the store, due an hour from
 /// now, `QUEUE_BATCH` to a transaction. Returns how long it took.
@@ -149,7 +149,9 @@ pub async fn queue(
         created_at: now.timestamp_millis() + 3_600_000,
     };
     for start in (0..events).step_by(QUEUE_BATCH) {
-        let batch = (start..events.min(start + QUEUE_BATCH)).map(|_| event()).collect();
+        let batch = (start..events.min(start + QUEUE_BATCH))
+            .map(|_| event())
+            .collect();
         store.enqueue_events(batch).await?;
     }
     Ok(started.elapsed())

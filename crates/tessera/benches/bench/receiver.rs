@@ -53,22 +53,25 @@ pub const QUEUED_MESSAGE: &str = "bench";
 
 /// Records, for each webhook created while the benchmark runs, when it
 /// arrived and how long after its payload's `timestamp`; webhooks queued
-/// beforehand (message [`QUEUED_MESSAGE`]) are only counted.
+/// beforehand (message [`QUEUED_MESSAGE`]) are only counted, by distinct
+/// `webhook-id` and by attempt.
 pub struct LatencyReceiver {
     pub url: String,
     seen: Arc<Mutex<Vec<(Instant, f64)>>>,
-    queued: Arc<AtomicUsize>,
+    queued: Arc<Mutex<HashSet<u128>>>,
+    attempts: Arc<AtomicUsize>,
 }
 
 impl LatencyReceiver {
     pub async fn start() -> anyhow::Result<LatencyReceiver> {
         let seen: Arc<Mutex<Vec<(Instant, f64)>>> = Arc::default();
-        let queued: Arc<AtomicUsize> = Arc::default();
-        let (record, count) = (seen.clone(), queued.clone());
+        let queued: Arc<Mutex<HashSet<u128>>> = Arc::default();
+        let attempts: Arc<AtomicUsize> = Arc::default();
+        let (record, ids, count) = (seen.clone(), queued.clone(), attempts.clone());
         let router = Router::new().route(
             "/hook",
-            post(move |body: Bytes| {
-                let (record, count) = (record.clone(), count.clone());
+            post(move |headers: HeaderMap, body: Bytes| {
+                let (record, ids, count) = (record.clone(), ids.clone(), count.clone());
                 async move {
                     let now = chrono::Utc::now();
                     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
@@ -76,6 +79,13 @@ impl LatencyReceiver {
                     };
                     if v["message"] == QUEUED_MESSAGE {
                         count.fetch_add(1, Ordering::Relaxed);
+                        if let Some(id) = headers
+                            .get("webhook-id")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                        {
+                            ids.lock().unwrap().insert(id.as_u128());
+                        }
                     } else if let Some(stamp) = v["timestamp"]
                         .as_str()
                         .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
@@ -91,7 +101,12 @@ impl LatencyReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/hook", listener.local_addr()?);
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Ok(LatencyReceiver { url, seen, queued })
+        Ok(LatencyReceiver {
+            url,
+            seen,
+            queued,
+            attempts,
+        })
     }
 
     /// Timed webhooks received since the last reset.
@@ -99,15 +114,21 @@ impl LatencyReceiver {
         self.seen.lock().unwrap().len()
     }
 
-    /// Queued webhooks received since the last reset (an attempt each: a
-    /// delivery sent twice counts twice).
+    /// Distinct queued webhooks received since the last reset.
     pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        self.queued.lock().unwrap().len()
+    }
+
+    /// Attempts of queued webhooks received since the last reset (a
+    /// delivery sent twice counts twice).
+    pub fn queued_attempts(&self) -> usize {
+        self.attempts.load(Ordering::Relaxed)
     }
 
     pub fn reset(&self) {
         self.seen.lock().unwrap().clear();
-        self.queued.store(0, Ordering::Relaxed);
+        self.queued.lock().unwrap().clear();
+        self.attempts.store(0, Ordering::Relaxed);
     }
 
     pub fn take(&self) -> Vec<(Instant, f64)> {

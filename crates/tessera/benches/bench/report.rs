@@ -80,7 +80,16 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem} RAM; {ffmpeg}")
 }
 
-pub fn markdown(figures: &[Figure]) -> String {
+/// The 1-, 5- and 15-minute load averages, from /proc/loadavg.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// `load_at_start`: [`load_average`] when the suite began.
+pub fn markdown(figures: &[Figure], load_at_start: &str) -> String {
     let mut out = String::from("# Benchmarks\n\n");
     out.push_str("Measured by `make bench` (reproduce with that command). Each figure is Tessera against a baseline\n");
     out.push_str("measured in the same session on the same machine, interleaved; medians of the samples.\n\n");
@@ -88,6 +97,13 @@ pub fn markdown(figures: &[Figure]) -> String {
         "Machine: {}\n\nDate: {}\n\n",
         machine(),
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    ));
+    out.push_str(&format!(
+        "Load average (1, 5, 15 min) when the suite started: {load_at_start}; when it ended: {}. \
+         The machine may be shared: a load above what the suite itself causes (about 1–2 on these \
+         cores) means other work (builds) ran beside it, which lowers throughput and raises tail \
+         latencies.\n\n",
+        load_average()
     ));
     out.push_str(
         "| Figure | Tessera | Baseline | Ratio | Target | Met |\n|---|---|---|---|---|---|\n",
