@@ -45,6 +45,9 @@ pub enum ErrorCode {
     ParameterOutOfRange,
     /// 500: logged on the server.
     InternalServerError,
+    /// 503: a tool or service this request needs is missing on this node
+    /// (ffprobe, say); the detail names it.
+    ServiceUnavailable,
 }
 
 impl ApiError {
@@ -76,6 +79,13 @@ impl ApiError {
     }
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, detail)
+    }
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ServiceUnavailable,
+            detail,
+        )
     }
     pub fn internal() -> Self {
         Self::new(

@@ -390,7 +390,8 @@ pub fn upload_view(u: &UploadRecord) -> UploadView {
 #[utoipa::path(post, path = "/videos/finalize_upload", tag = "uploads",
     request_body = FinalizeRequest,
     responses((status = 200, body = UploadView), (status = 413, body = ErrorBody),
-        (status = "4XX", body = ErrorBody)))]
+        (status = "4XX", body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "ffprobe is missing on this node")))]
 async fn finalize(
     State(state): State<AppState>,
     auth: Auth,
@@ -405,7 +406,8 @@ async fn finalize(
 #[utoipa::path(post, path = "/uploads/video/finalize_upload", tag = "uploads",
     request_body = FinalizeRequest,
     responses((status = 200, body = UploadView), (status = 413, body = ErrorBody),
-        (status = "4XX", body = ErrorBody)))]
+        (status = "4XX", body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "ffprobe is missing on this node")))]
 async fn finalize_uploads(
     State(state): State<AppState>,
     auth: Auth,
@@ -466,6 +468,12 @@ async fn finalize_upload(
             return Err(ApiError::too_large(format!(
                 "duration: the video is {} s long; the limit is {max_seconds} s",
                 duration_ms.div_ceil(1000)
+            )));
+        }
+        Err(e @ MediaError::Unavailable { .. }) => {
+            tracing::error!(error = %e, "cannot probe an upload");
+            return Err(ApiError::unavailable(format!(
+                "{e}; install ffmpeg on this server (make deps)"
             )));
         }
         Err(e) => return Err(ApiError::logged("cannot probe an upload", e.into())),

@@ -18,15 +18,17 @@ pub enum Section {
     Webhooks,
     Agents,
     Triggers,
+    Uploads,
     Settings,
 }
 
-const SECTIONS: [(Section, &str, &str); 6] = [
+const SECTIONS: [(Section, &str, &str); 7] = [
     (Section::Home, "Overview", "/dashboard"),
     (Section::Runs, "Runs", "/dashboard/runs"),
     (Section::Webhooks, "Webhooks", "/dashboard/webhooks"),
     (Section::Agents, "Agents", "/dashboard/agents"),
     (Section::Triggers, "Triggers", "/dashboard/triggers"),
+    (Section::Uploads, "Uploads", "/dashboard/uploads"),
     (Section::Settings, "Settings", "/dashboard/settings"),
 ];
 

@@ -138,7 +138,7 @@ fn trigger_label(run: &RunRecord) -> &'static str {
 
 /// Signed file URLs as paths on this server, so the page's CSP (`'self'`)
 /// allows them whatever public URL the server is configured with.
-fn local(url: String) -> String {
+pub fn local(url: String) -> String {
     match url::Url::parse(&url) {
         Ok(u) => match u.query() {
             Some(q) => format!("{}?{q}", u.path()),

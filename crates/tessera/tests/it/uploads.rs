@@ -545,3 +545,88 @@ fn base64_encode(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+/// The dashboard lists the user's uploads with their state; a finalized one
+/// links to its file; names are escaped; another user's uploads stay hidden.
+#[tokio::test]
+async fn the_dashboard_lists_a_users_uploads_with_their_state() {
+    use crate::dashboard::{Dash, second_user};
+
+    let app = TestApp::spawn().await;
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let hostile = "<script>alert(1)</script>.mp4";
+    let done = upload(&app, video.clone(), hostile).await;
+    let (status, body) = finalize(&app, &done).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let received = upload(&app, b"not finalized".to_vec(), "later.mp4").await;
+    let waiting = get_upload_url(&app, "/uploads/video/get_upload_url", None).await;
+    let waiting = waiting["video_id"].as_str().unwrap();
+
+    const OTHER_KEY: &str = "tsk_second_user_key_for_the_uploads_page_0000";
+    second_user(&app, OTHER_KEY).await;
+    let theirs = app
+        .http
+        .post(app.url("/videos/get_upload_url"))
+        .header("x-api-key", OTHER_KEY)
+        .send()
+        .await
+        .unwrap();
+    let (status, theirs) = json_of(theirs).await;
+    assert_eq!(status, StatusCode::OK, "{theirs}");
+    let theirs = theirs["video_id"].as_str().unwrap();
+
+    let mut dash = Dash::login(&app, API_KEY).await;
+    let page = dash.get("/dashboard/uploads").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let html = &page.body;
+    for id in [done.as_str(), received.as_str(), waiting] {
+        assert!(html.contains(id), "upload {id} listed: {html}");
+    }
+    assert!(!html.contains(theirs), "another user's upload is hidden");
+    assert!(!html.contains("<script>alert"), "the name is escaped");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;.mp4"));
+    assert!(
+        html.contains("finalized") && html.contains("640×272"),
+        "{html}"
+    );
+    assert!(html.contains("not finalized") && html.contains("waiting for the file"));
+
+    // The finalized upload links to a signed URL serving the uploaded bytes.
+    let link = html
+        .split("href=\"")
+        .map(|s| s.split('"').next().unwrap().replace("&amp;", "&"))
+        .find(|href| href.starts_with("/files/") && href.contains("signature="))
+        .expect("a signed link to the finalized upload");
+    let served = app.http.get(app.url(&link)).send().await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    assert!(
+        served.bytes().await.unwrap() == video,
+        "the link serves the upload"
+    );
+
+    let other = Dash::login(&app, OTHER_KEY)
+        .await
+        .get("/dashboard/uploads")
+        .await;
+    assert!(other.body.contains(theirs) && !other.body.contains(&done));
+}
+
+/// A node without ffprobe cannot check uploads: 503 naming the tool, and the
+/// upload stays as it was (finalizable once ffprobe is there).
+#[tokio::test]
+async fn finalizing_on_a_node_without_ffprobe_says_so() {
+    let app = TestApp::spawn_with(|l| {
+        l.ffprobe_path = Some("/nonexistent/tessera-test/ffprobe".into());
+    })
+    .await;
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let id = upload(&app, video, "bikes.mp4").await;
+    let (status, body) = finalize(&app, &id).await;
+    assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "ffprobe");
+    assert_eq!(body["error"], "service_unavailable", "{body}");
+    let kept = app.store().upload(id.parse().unwrap()).await.unwrap();
+    assert_eq!(
+        kept.map(|u| u.status),
+        Some(tessera::store::UploadStatus::Uploaded)
+    );
+}
