@@ -441,42 +441,68 @@ async fn finalize_upload(
     if upload.status == UploadStatus::Finalized {
         return Ok(upload_view(&upload));
     }
-    let size = state
+    // The file moves where no upload form can write before it is checked:
+    // a form posted again while its URL is still valid (straight to the
+    // bucket, with S3) cannot change a finalized video. Each finalize moves
+    // to a key of its own, so two racing calls never check each other's file.
+    let key = checked_key(&upload.object_key);
+    let moved = state
         .objects
-        .size(&upload.object_key)
+        .rename(&upload.object_key, &key)
         .await
-        .map_err(|e| ApiError::logged("cannot stat an upload", e))?
-        .ok_or_else(|| ApiError::validation("no file has been uploaded for this video_id yet"))?;
+        .map_err(|e| ApiError::logged("cannot move an upload", e))?;
+    if !moved {
+        return match owned_upload(state, user, raw_id).await? {
+            done if done.status == UploadStatus::Finalized => Ok(upload_view(&done)),
+            _ => Err(ApiError::validation(
+                "no file has been uploaded for this video_id yet",
+            )),
+        };
+    }
+    let size = match state.objects.size(&key).await {
+        Ok(Some(size)) => size,
+        Ok(None) => return Err(ApiError::validation("the uploaded file disappeared")),
+        Err(e) => {
+            discard(state, &key).await;
+            return Err(ApiError::logged("cannot stat an upload", e));
+        }
+    };
     let max = state.config.upload_max_bytes;
     if size > max {
-        reject(state, &upload).await;
+        discard(state, &key).await;
         return Err(ApiError::too_large(format!(
             "size: the file is {size} bytes; the limit is {max} bytes"
         )));
     }
-    let probe = match probe_upload(state, &upload).await {
+    let probe = match probe_upload(state, upload.id, &key).await {
         Ok(probe) => probe,
         Err(MediaError::NotAVideo(why)) => {
-            reject(state, &upload).await;
+            discard(state, &key).await;
             return Err(ApiError::too_large(format!("not a video: {why}")));
         }
         Err(MediaError::TooLong {
             duration_ms,
             max_seconds,
         }) => {
-            reject(state, &upload).await;
+            discard(state, &key).await;
             return Err(ApiError::too_large(format!(
                 "duration: the video is {} s long; the limit is {max_seconds} s",
                 duration_ms.div_ceil(1000)
             )));
         }
-        Err(e @ MediaError::Unavailable { .. }) => {
-            tracing::error!(error = %e, "cannot probe an upload");
-            return Err(ApiError::unavailable(format!(
-                "{e}; install ffmpeg on this server (make deps)"
-            )));
+        Err(e) => {
+            // Not the file's fault: it goes back, to be finalized later.
+            if let Err(back) = state.objects.rename(&key, &upload.object_key).await {
+                tracing::warn!(error = format!("{back:#}"), "cannot move an upload back");
+            }
+            return Err(match e {
+                MediaError::Unavailable { .. } => {
+                    tracing::error!(error = %e, "cannot probe an upload");
+                    ApiError::unavailable(format!("{e}; install ffmpeg on this server (make deps)"))
+                }
+                e => ApiError::logged("cannot probe an upload", e.into()),
+            });
         }
-        Err(e) => return Err(ApiError::logged("cannot probe an upload", e.into())),
     };
     let media = UploadMedia {
         duration_ms: probe.duration_ms,
@@ -484,33 +510,45 @@ async fn finalize_upload(
         height: probe.height,
     };
     let now = chrono::Utc::now().timestamp_millis();
-    state
+    let finalized = state
         .store
-        .finalize_upload(upload.id, size, media, now)
+        .finalize_upload(upload.id, key.clone(), size, media, now)
         .await?;
-    // Finalized now, or by a concurrent call; gone if it was cleaned up.
-    let finalized = owned_upload(state, user, raw_id).await?;
-    if finalized.status != UploadStatus::Finalized {
+    if !finalized {
+        // A concurrent call finalized it first, or it was cleaned up.
+        discard(state, &key).await;
+    }
+    let current = owned_upload(state, user, raw_id).await?;
+    if current.status != UploadStatus::Finalized {
         return Err(ApiError::not_found("video not found"));
     }
-    Ok(upload_view(&finalized))
+    Ok(upload_view(&current))
+}
+
+/// Where a file is checked and, once finalized, kept: beside the key the
+/// upload form writes (`uploads/{user}/{video}/video.mp4` →
+/// `uploads/{user}/{video}/checked-{unique}/video.mp4`).
+fn checked_key(upload_key: &str) -> String {
+    let (dir, name) = upload_key.rsplit_once('/').unwrap_or(("", upload_key));
+    format!("{dir}/checked-{}/{name}", uuid::Uuid::now_v7().simple())
 }
 
 /// Probe the stored file: in place with a local store, from a temporary
 /// copy with S3.
 async fn probe_upload(
     state: &AppState,
-    upload: &UploadRecord,
+    id: VideoId,
+    key: &str,
 ) -> Result<crate::media::Probe, MediaError> {
-    if let Some(path) = state.objects.local_path(&upload.object_key) {
+    if let Some(path) = state.objects.local_path(key) {
         return state.media.probe(&path).await;
     }
     let dir = state.config.data_dir.join("tmp");
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(MediaError::io("create a temporary directory"))?;
-    let path = dir.join(format!("upload-{}", upload.id));
-    let fetched = state.objects.fetch_to_file(&upload.object_key, &path).await;
+    let path = dir.join(format!("upload-{id}-{}", uuid::Uuid::now_v7().simple()));
+    let fetched = state.objects.fetch_to_file(key, &path).await;
     let probed = match fetched {
         Ok(()) => state.media.probe(&path).await,
         Err(e) => Err(MediaError::Io {
@@ -522,10 +560,10 @@ async fn probe_upload(
     probed
 }
 
-/// A file that failed its checks is removed; the upload stays pending, so
-/// its URL (while valid) can take another file.
-async fn reject(state: &AppState, upload: &UploadRecord) {
-    if let Err(e) = state.objects.delete(&upload.object_key).await {
-        tracing::warn!(error = format!("{e:#}"), video_id = %upload.id, "could not remove a rejected upload");
+/// A file that failed its checks is removed; the upload stays as it was,
+/// so its URL (while valid) can take another file.
+async fn discard(state: &AppState, key: &str) {
+    if let Err(e) = state.objects.delete(key).await {
+        tracing::warn!(error = format!("{e:#}"), "cannot remove a refused upload");
     }
 }

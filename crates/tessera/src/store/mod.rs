@@ -302,11 +302,13 @@ pub trait Store: Send + Sync + 'static {
     /// Tessera received the file of a pending (or re-sent) upload; `false`
     /// when the upload is gone or already finalized.
     async fn mark_uploaded(&self, id: VideoId, size_bytes: u64, now: i64) -> StoreResult<bool>;
-    /// Mark an upload finalized with what the probe found; `false` when it is
-    /// gone (cleaned up) or was finalized already.
+    /// Mark an upload finalized with what the probe found, its file now at
+    /// `object_key`; `false` when it is gone (cleaned up) or was finalized
+    /// already.
     async fn finalize_upload(
         &self,
         id: VideoId,
+        object_key: String,
         size_bytes: u64,
         media: UploadMedia,
         now: i64,

@@ -558,11 +558,12 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn finalize_upload(
         &self,
         id: VideoId,
+        object_key: String,
         size_bytes: u64,
         media: UploadMedia,
         now: i64,
     ) -> StoreResult<bool> {
-        self.write(move |tx| uploads::finalize(tx, id, size_bytes, media, now))
+        self.write(move |tx| uploads::finalize(tx, id, &object_key, size_bytes, media, now))
             .await
     }
     async fn list_uploads(&self, user: UserId, limit: u32) -> StoreResult<Vec<UploadRecord>> {

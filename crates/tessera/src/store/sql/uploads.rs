@@ -92,6 +92,7 @@ pub fn mark_uploaded<C: Db>(tx: &C, id: VideoId, size: u64, now: i64) -> StoreRe
 pub fn finalize<C: Db>(
     tx: &C,
     id: VideoId,
+    object_key: &str,
     size: u64,
     media: UploadMedia,
     now: i64,
@@ -99,7 +100,7 @@ pub fn finalize<C: Db>(
     let n = tx
         .execute(
             "UPDATE uploads SET status = 'finalized', size_bytes = ?2, duration_ms = ?3,
-                 width = ?4, height = ?5, finalized_at = ?6
+                 width = ?4, height = ?5, finalized_at = ?6, object_key = ?7
              WHERE id = ?1 AND status <> 'finalized'",
             (
                 id.to_string(),
@@ -108,6 +109,7 @@ pub fn finalize<C: Db>(
                 media.width,
                 media.height,
                 now,
+                object_key,
             ),
         )
         .sql("finalize upload")?;
