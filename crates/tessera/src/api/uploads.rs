@@ -303,6 +303,11 @@ async fn upload(
             "the upload policy's signature does not match: the fields were changed",
         ));
     }
+    // The file part's own name, for uploads whose URL was asked without one
+    // (an unusable name is simply not kept).
+    let sent_name = checked_name(file.file_name().map(str::to_owned), "filename")
+        .ok()
+        .flatten();
     let reader = tokio_util::io::StreamReader::new(file.map_err(std::io::Error::other));
     let size = match state
         .objects
@@ -323,7 +328,7 @@ async fn upload(
     let now = chrono::Utc::now().timestamp_millis();
     if !state
         .store
-        .mark_uploaded(policy.video_id, size, now)
+        .mark_uploaded(policy.video_id, size, sent_name, now)
         .await?
     {
         // Finalized or cleaned up while the file streamed in.

@@ -301,7 +301,13 @@ pub trait Store: Send + Sync + 'static {
     async fn upload(&self, id: VideoId) -> StoreResult<Option<UploadRecord>>;
     /// Tessera received the file of a pending (or re-sent) upload; `false`
     /// when the upload is gone or already finalized.
-    async fn mark_uploaded(&self, id: VideoId, size_bytes: u64, now: i64) -> StoreResult<bool>;
+    async fn mark_uploaded(
+        &self,
+        id: VideoId,
+        size_bytes: u64,
+        filename: Option<String>,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// Mark an upload finalized with what the probe found, its file now at
     /// `object_key`; `false` when it is gone (cleaned up) or was finalized
     /// already.

@@ -561,6 +561,12 @@ async fn the_dashboard_lists_a_users_uploads_with_their_state() {
     let received = upload(&app, b"not finalized".to_vec(), "later.mp4").await;
     let waiting = get_upload_url(&app, "/uploads/video/get_upload_url", None).await;
     let waiting = waiting["video_id"].as_str().unwrap();
+    // Asked without a name: the form's file name is shown.
+    let unnamed = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    let url = unnamed["upload_url"].as_str().unwrap();
+    let part = file_part(b"x".to_vec(), "named-by-the-form.mp4");
+    let (status, body) = post_form(&app, url, form(&unnamed["fields"], part)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
     const OTHER_KEY: &str = "tsk_second_user_key_for_the_uploads_page_0000";
     second_user(&app, OTHER_KEY).await;
@@ -590,6 +596,7 @@ async fn the_dashboard_lists_a_users_uploads_with_their_state() {
         "{html}"
     );
     assert!(html.contains("not finalized") && html.contains("waiting for the file"));
+    assert!(html.contains("named-by-the-form.mp4"), "{html}");
 
     // The finalized upload links to a signed URL serving the uploaded bytes.
     let link = html

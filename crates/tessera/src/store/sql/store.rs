@@ -551,8 +551,14 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn upload(&self, id: VideoId) -> StoreResult<Option<UploadRecord>> {
         self.read(move |c| uploads::get(c, id)).await
     }
-    async fn mark_uploaded(&self, id: VideoId, size_bytes: u64, now: i64) -> StoreResult<bool> {
-        self.write(move |tx| uploads::mark_uploaded(tx, id, size_bytes, now))
+    async fn mark_uploaded(
+        &self,
+        id: VideoId,
+        size_bytes: u64,
+        filename: Option<String>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        self.write(move |tx| uploads::mark_uploaded(tx, id, size_bytes, filename.as_deref(), now))
             .await
     }
     async fn finalize_upload(

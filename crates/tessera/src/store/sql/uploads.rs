@@ -78,12 +78,21 @@ pub fn get<C: Db>(conn: &C, id: VideoId) -> StoreResult<Option<UploadRecord>> {
     .transpose()
 }
 
-pub fn mark_uploaded<C: Db>(tx: &C, id: VideoId, size: u64, now: i64) -> StoreResult<bool> {
+/// The file arrived; `filename` (the form's, when `get_upload_url` named
+/// none) is kept for the dashboard.
+pub fn mark_uploaded<C: Db>(
+    tx: &C,
+    id: VideoId,
+    size: u64,
+    filename: Option<&str>,
+    now: i64,
+) -> StoreResult<bool> {
     let n = tx
         .execute(
-            "UPDATE uploads SET status = 'uploaded', size_bytes = ?2, uploaded_at = ?3
+            "UPDATE uploads SET status = 'uploaded', size_bytes = ?2, uploaded_at = ?3,
+                 filename = COALESCE(filename, ?4)
              WHERE id = ?1 AND status <> 'finalized'",
-            (id.to_string(), size, now),
+            (id.to_string(), size, now, filename),
         )
         .sql("mark upload received")?;
     Ok(n == 1)
