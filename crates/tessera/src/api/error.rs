@@ -306,3 +306,13 @@ fn body_rejection(status: StatusCode, text: &str) -> ApiError {
         ApiError::validation(format!("the request body could not be read: {text}"))
     }
 }
+
+/// `text` cut to `max` characters (with `…` when cut): for quoting a
+/// caller's long value back, or showing it in a table.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}

@@ -13,7 +13,10 @@ use axum::Json as JsonOut;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use futures_util::TryStreamExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -33,8 +36,13 @@ use crate::store::{UploadMedia, UploadRecord, UploadStatus};
 
 /// The path of Tessera's own upload URL (no API key: the policy authenticates).
 pub const UPLOAD_PATH: &str = "/upload";
-/// Room for the form's fields and part headers around the file itself.
+/// Room for the form's fields and part headers around the file itself: the
+/// most the server reads outside the file part (a preamble, names, headers).
 const FORM_OVERHEAD: u64 = 64 * 1024;
+/// An upload that sends nothing for this long is dropped.
+const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Longest form field name quoted back in an error.
+const QUOTED_NAME_CHARS: usize = 64;
 /// Longest value of one policy field.
 const MAX_FIELD_BYTES: usize = 8 * 1024;
 /// Longest `filename` / `content_type` kept with an upload.
@@ -232,13 +240,11 @@ async fn upload(
             state.config.upload_max_bytes
         )));
     }
-    let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
+    let meter = Meter::default();
+    let mut form = multer::Multipart::new(metered(body, meter.clone()), boundary);
     let mut fields: Vec<(String, String)> = Vec::new();
     let file = loop {
-        let field = form
-            .next_field()
-            .await
-            .map_err(|e| ApiError::validation(format!("the form could not be read: {e}")))?;
+        let field = form.next_field().await.map_err(form_error)?;
         let Some(mut field) = field else {
             return Err(ApiError::validation(
                 "the form has no file part (post every field of `fields`, then `file`)",
@@ -250,7 +256,8 @@ async fn upload(
         }
         if ![KEY_FIELD, POLICY_FIELD, SIGNATURE_FIELD].contains(&name.as_str()) {
             return Err(ApiError::validation(format!(
-                "unexpected form field {name:?}: post exactly the fields of `fields`, then `file`"
+                "unexpected form field {:?}: post exactly the fields of `fields`, then `file`",
+                super::error::shorten(&name, QUOTED_NAME_CHARS)
             )));
         }
         if fields.iter().any(|(n, _)| *n == name) {
@@ -259,11 +266,7 @@ async fn upload(
             )));
         }
         let mut value = Vec::new();
-        while let Some(chunk) = field
-            .chunk()
-            .await
-            .map_err(|e| ApiError::validation(format!("the form could not be read: {e}")))?
-        {
+        while let Some(chunk) = field.chunk().await.map_err(form_error)? {
             value.extend_from_slice(&chunk);
             if value.len() > MAX_FIELD_BYTES {
                 return Err(ApiError::validation(format!(
@@ -309,6 +312,7 @@ async fn upload(
         .ok()
         .flatten();
     let reader = tokio_util::io::StreamReader::new(file.map_err(std::io::Error::other));
+    meter.in_file(true);
     let size = match state
         .objects
         .put_stream(&policy.key, reader, Some(policy.max_bytes))
@@ -321,23 +325,122 @@ async fn upload(
             )));
         }
         Err(PutError::Source(e)) => {
-            return Err(ApiError::validation(format!("the upload broke off: {e}")));
+            return Err(ApiError::validation(format!(
+                "the upload broke off: {}",
+                body_error_text(&e)
+            )));
         }
         Err(PutError::Store(e)) => return Err(ApiError::logged("cannot store an upload", e)),
     };
+    // The file is the last part, as S3 wants it: anything after it refuses
+    // the whole form.
+    meter.in_file(false);
+    let after = match form.next_field().await {
+        Ok(None) => None,
+        Ok(Some(field)) => Some(format!(
+            "the file must be the form's last part; {:?} follows it",
+            super::error::shorten(field.name().unwrap_or_default(), QUOTED_NAME_CHARS)
+        )),
+        Err(e) => Some(form_error(e).detail),
+    };
+    if let Some(detail) = after {
+        state.objects.delete(&policy.key).await.ok();
+        state.store.reopen_upload(policy.video_id).await?;
+        return Err(ApiError::validation(detail));
+    }
     let now = chrono::Utc::now().timestamp_millis();
     if !state
         .store
         .mark_uploaded(policy.video_id, size, sent_name, now)
         .await?
     {
-        // Finalized or cleaned up while the file streamed in.
+        // Finalized or cleaned up while the file streamed in: what it
+        // wrote is nobody's (a finalized file lives under its own key).
+        state.objects.delete(&policy.key).await.ok();
         return Err(ApiError::validation(
             "this upload was finalized or removed while the file arrived",
         ));
     }
     tracing::info!(video_id = %policy.video_id, bytes = size, "upload received");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Counts the bytes read outside the file part, so a form cannot make the
+/// parser hold more than [`FORM_OVERHEAD`] (plus one chunk) in memory with
+/// long names, part headers or preambles.
+#[derive(Clone, Default)]
+struct Meter(Arc<MeterState>);
+
+#[derive(Default)]
+struct MeterState {
+    outside: AtomicU64,
+    in_file: AtomicBool,
+}
+
+impl Meter {
+    fn in_file(&self, yes: bool) {
+        self.0.in_file.store(yes, Ordering::Relaxed);
+    }
+
+    /// `false` once the bytes read outside the file passed the overhead.
+    fn admit(&self, len: usize) -> bool {
+        if self.0.in_file.load(Ordering::Relaxed) {
+            return true;
+        }
+        // Checked before this chunk: the chunk that holds the file's first
+        // bytes (read while its headers are parsed) never refuses a form.
+        self.0.outside.fetch_add(len as u64, Ordering::Relaxed) <= FORM_OVERHEAD
+    }
+}
+
+/// Why the request body stopped.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the form's fields and part headers take more than {FORM_OVERHEAD} bytes")]
+    FormTooLong,
+    #[error("nothing arrived for {} s", UPLOAD_IDLE.as_secs())]
+    Idle,
+    #[error("{0}")]
+    Body(axum::Error),
+}
+
+/// The body as the multipart parser reads it: metered, and dropped when idle.
+fn metered(
+    body: Body,
+    meter: Meter,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, BodyError>> {
+    futures_util::stream::unfold(Some((body.into_data_stream(), meter)), |state| async move {
+        let (mut body, meter) = state?;
+        let next = match tokio::time::timeout(UPLOAD_IDLE, body.next()).await {
+            Err(_) => Err(BodyError::Idle),
+            Ok(None) => return None,
+            Ok(Some(Err(e))) => Err(BodyError::Body(e)),
+            Ok(Some(Ok(chunk))) if meter.admit(chunk.len()) => Ok(chunk),
+            Ok(Some(Ok(_))) => Err(BodyError::FormTooLong),
+        };
+        // After an error the stream ends.
+        let rest = next.is_ok().then_some((body, meter));
+        Some((next, rest))
+    })
+}
+
+/// The text of a body failure: ours when the meter stopped it.
+fn body_error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if let Some(ours) = err.downcast_ref::<BodyError>() {
+            return ours.to_string();
+        }
+        cause = err.source();
+    }
+    e.to_string()
+}
+
+fn form_error(e: multer::Error) -> ApiError {
+    ApiError::validation(format!(
+        "the form could not be read: {}",
+        body_error_text(&e)
+    ))
 }
 
 /// The form `upload_url` accepts (documentation only: the fields come from
@@ -474,7 +577,7 @@ async fn finalize_upload(
     };
     let max = state.config.upload_max_bytes;
     if size > max {
-        discard(state, &key).await;
+        refuse(state, upload.id, &key).await;
         return Err(ApiError::too_large(format!(
             "size: the file is {size} bytes; the limit is {max} bytes"
         )));
@@ -482,14 +585,14 @@ async fn finalize_upload(
     let probe = match probe_upload(state, upload.id, &key).await {
         Ok(probe) => probe,
         Err(MediaError::NotAVideo(why)) => {
-            discard(state, &key).await;
+            refuse(state, upload.id, &key).await;
             return Err(ApiError::too_large(format!("not a video: {why}")));
         }
         Err(MediaError::TooLong {
             duration_ms,
             max_seconds,
         }) => {
-            discard(state, &key).await;
+            refuse(state, upload.id, &key).await;
             return Err(ApiError::too_large(format!(
                 "duration: the video is {} s long; the limit is {max_seconds} s",
                 duration_ms.div_ceil(1000)
@@ -565,8 +668,16 @@ async fn probe_upload(
     probed
 }
 
-/// A file that failed its checks is removed; the upload stays as it was,
-/// so its URL (while valid) can take another file.
+/// A file that failed its checks is removed and the upload waits for a
+/// file again: its URL (while valid) can take another one.
+async fn refuse(state: &AppState, id: VideoId, key: &str) {
+    discard(state, key).await;
+    if let Err(e) = state.store.reopen_upload(id).await {
+        tracing::warn!(error = %e, video_id = %id, "cannot reopen a refused upload");
+    }
+}
+
+/// Remove a file nothing will point at.
 async fn discard(state: &AppState, key: &str) {
     if let Err(e) = state.objects.delete(key).await {
         tracing::warn!(error = format!("{e:#}"), "cannot remove a refused upload");

@@ -176,13 +176,7 @@ pub fn pager(
 }
 
 /// The text shown for a secret-free, possibly long value, cut for tables.
-pub fn short(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        format!("{}…", text.chars().take(max).collect::<String>())
-    }
-}
+pub use crate::api::error::shorten as short;
 
 /// An error page. Messages are plain text (escaped when rendered).
 #[derive(Debug)]

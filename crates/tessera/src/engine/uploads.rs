@@ -1,6 +1,6 @@
 //! Abandoned uploads: an upload URL that was never finalized keeps a row and
 //! maybe a file; both are removed once the upload retention period has passed
-//! (`TESSERA_UPLOAD_RETENTION_HOURS`). Finalized uploads stay: runs use them.
+//! since its URL expired (`TESSERA_UPLOAD_RETENTION_HOURS`). Finalized uploads stay: runs use them.
 
 use std::time::Duration;
 
@@ -37,11 +37,10 @@ pub async fn sweep_abandoned(services: Services, shutdown: CancellationToken) {
 /// One sweep; returns how many uploads were removed.
 pub async fn sweep_once(services: &Services, retention: Duration) -> anyhow::Result<usize> {
     let now = chrono::Utc::now().timestamp_millis();
-    let before = now - retention.as_millis() as i64;
-    // A URL that still accepts its file is left alone until it expires.
+    let expired_before = now - retention.as_millis() as i64;
     let stale = services
         .store
-        .stale_uploads(before, now, SWEEP_BATCH)
+        .stale_uploads(expired_before, SWEEP_BATCH)
         .await?;
     let mut removed = 0;
     for upload in stale {

@@ -319,14 +319,16 @@ pub trait Store: Send + Sync + 'static {
         media: UploadMedia,
         now: i64,
     ) -> StoreResult<bool>;
+    /// An unfinalized upload whose file was refused goes back to waiting for
+    /// a file; `false` when it is gone or finalized.
+    async fn reopen_upload(&self, id: VideoId) -> StoreResult<bool>;
     /// The user's uploads, newest first.
     async fn list_uploads(&self, user: UserId, limit: u32) -> StoreResult<Vec<UploadRecord>>;
-    /// Unfinalized uploads created before `before` whose upload URL expired
-    /// before `now`, oldest first.
+    /// Unfinalized uploads whose upload URL expired before `expired_before`,
+    /// longest expired first.
     async fn stale_uploads(
         &self,
-        before: i64,
-        now: i64,
+        expired_before: i64,
         limit: u32,
     ) -> StoreResult<Vec<UploadRecord>>;
     /// Forget an unfinalized upload; `false` when it is gone or was

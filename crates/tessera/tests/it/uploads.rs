@@ -263,6 +263,15 @@ async fn finalize_checks_the_file_and_runs_take_only_finalized_uploads_of_their_
     let text = upload(&app, b"hello, this is not a video".to_vec(), "notes.mp4").await;
     let (status, body) = finalize(&app, &text).await;
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "not a video");
+    // The upload waits for a file again (it no longer looks uploaded).
+    let refused = app
+        .store()
+        .upload(text.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refused.status, tessera::store::UploadStatus::Pending);
+    assert_eq!(refused.size_bytes, None);
     let (status, body) = finalize(&app, &text).await;
     assert_error(
         status,
@@ -481,15 +490,15 @@ async fn a_6_gb_upload_is_refused_by_the_policy_without_being_buffered() {
 /// A refused upload: a 400 naming the limit, or — when the server answered
 /// and closed while the client was still sending — a broken connection.
 async fn refused(sent: reqwest::Result<reqwest::Response>) {
+    refused_because(sent, "larger than the policy allows").await
+}
+
+async fn refused_because(sent: reqwest::Result<reqwest::Response>, detail: &str) {
     match sent {
         Ok(r) => {
             let (status, body) = json_of(r).await;
-            assert_error(
-                status,
-                &body,
-                StatusCode::BAD_REQUEST,
-                "larger than the policy allows",
-            );
+            assert_error(status, &body, StatusCode::BAD_REQUEST, detail);
+            assert!(body.to_string().len() < 1024, "a short answer");
         }
         Err(e) => assert!(
             e.is_request() || e.is_body() || e.is_connect(),
@@ -522,6 +531,10 @@ async fn abandoned_uploads_are_removed_after_the_retention_period() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Not before the retention period has passed since the URL expired.
+    let expired: chrono::DateTime<chrono::Utc> =
+        never_sent["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(chrono::Utc::now() >= expired + chrono::Duration::milliseconds(1800));
     let (status, body) = finalize(&app, &abandoned).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not found");
     let (status, body) = finalize(&app, never_sent["video_id"].as_str().unwrap()).await;
@@ -636,4 +649,140 @@ async fn finalizing_on_a_node_without_ffprobe_says_so() {
         kept.map(|u| u.status),
         Some(tessera::store::UploadStatus::Uploaded)
     );
+}
+
+/// `head`, then `filler` bytes of `byte`, then `tail`, generated as sent.
+fn padded_body(head: String, byte: u8, filler: usize, tail: String) -> reqwest::Body {
+    const CHUNK: usize = 256 * 1024;
+    let block = bytes::Bytes::from(vec![byte; CHUNK]);
+    let chunks = std::iter::once(bytes::Bytes::from(head.into_bytes()))
+        .chain((0..filler / CHUNK).map(move |_| block.clone()))
+        .chain(std::iter::once(bytes::Bytes::from(tail.into_bytes())))
+        .map(Ok::<_, std::io::Error>);
+    reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
+}
+
+/// Forms that try to make the parser hold a lot outside the file (huge
+/// names, header lines, preambles) are cut off at the form overhead, with
+/// a short answer; the file must be the last and only file part.
+#[tokio::test]
+async fn hostile_forms_are_refused_without_being_held_in_memory() {
+    let app = TestApp::spawn().await;
+    let target = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    let url = target["upload_url"].as_str().unwrap();
+    let boundary = "tessera-hostile";
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let before = rss_kib("VmRSS:");
+    const HUGE: usize = 200 * 1024 * 1024;
+    let cases = [
+        // A field name that never ends.
+        (
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\""),
+            format!("\"\r\n\r\nv\r\n--{boundary}--\r\n"),
+        ),
+        // A part header line that never ends.
+        (
+            format!("--{boundary}\r\nX-Padding: "),
+            format!(
+                "\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nv\r\n--{boundary}--\r\n"
+            ),
+        ),
+        // A preamble before the first boundary.
+        (String::new(), format!("\r\n--{boundary}--\r\n")),
+    ];
+    for (head, tail) in cases {
+        let sent = app
+            .http
+            .post(url)
+            .header("Content-Type", &content_type)
+            .body(padded_body(head, b'B', HUGE, tail))
+            .send()
+            .await;
+        refused_because(sent, "take more than 65536 bytes").await;
+    }
+    let grown_mib = rss_kib("VmHWM:").saturating_sub(before) / 1024;
+    assert!(grown_mib < 64, "memory grew by {grown_mib} MiB");
+
+    // Two file parts, or a field after the file: refused, nothing kept.
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let twice = form(&target["fields"], file_part(video.clone(), "a.mp4"))
+        .part("file", file_part(b"second".to_vec(), "b.mp4"));
+    let (status, body) = post_form(&app, url, twice).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "last part");
+    let trailing = form(&target["fields"], file_part(video, "a.mp4")).text("note", "late");
+    let (status, body) = post_form(&app, url, trailing).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "\"note\" follows it",
+    );
+    assert_eq!(stored_files(&app), Vec::<std::path::PathBuf>::new());
+    let (status, body) = finalize(&app, target["video_id"].as_str().unwrap()).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "no file has been uploaded",
+    );
+    app.stop().await;
+}
+
+/// A form posted again while the upload is being finalized cannot replace
+/// the file that was checked: finalize checks (and keeps) a moved copy.
+#[tokio::test]
+async fn a_file_posted_during_finalize_does_not_replace_the_checked_one() {
+    let app = TestApp::spawn().await;
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let target = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    let url = target["upload_url"].as_str().unwrap().to_owned();
+    let (status, body) = post_form(
+        &app,
+        &url,
+        form(&target["fields"], file_part(video.clone(), "v.mp4")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // A second post starts streaming and stalls mid-file.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let second = form(
+        &target["fields"],
+        Part::stream(reqwest::Body::wrap_stream(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) },
+        )))
+        .file_name("v.mp4"),
+    );
+    let pending = tokio::spawn({
+        let (http, url) = (app.http.clone(), url.clone());
+        async move { http.post(url).multipart(second).send().await }
+    });
+    tx.send(Ok(bytes::Bytes::from_static(b"NOT A VIDEO ")))
+        .await
+        .unwrap();
+
+    let (status, body) = finalize(&app, target["video_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tx.send(Ok(bytes::Bytes::from(vec![b'x'; 100_000])))
+        .await
+        .unwrap();
+    drop(tx);
+    let (status, body) = json_of(pending.await.unwrap().unwrap()).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "finalized");
+
+    let upload = app
+        .store()
+        .upload(target["video_id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let files = stored_files(&app);
+    assert_eq!(files.len(), 1, "only the checked file is kept: {files:?}");
+    assert!(files[0].ends_with(&upload.object_key), "{files:?}");
+    assert!(
+        std::fs::read(&files[0]).unwrap() == video,
+        "the checked bytes"
+    );
+    app.stop().await;
 }

@@ -572,16 +572,18 @@ impl<B: Backend> Store for SqlStore<B> {
         self.write(move |tx| uploads::finalize(tx, id, &object_key, size_bytes, media, now))
             .await
     }
+    async fn reopen_upload(&self, id: VideoId) -> StoreResult<bool> {
+        self.write(move |tx| uploads::reopen(tx, id)).await
+    }
     async fn list_uploads(&self, user: UserId, limit: u32) -> StoreResult<Vec<UploadRecord>> {
         self.read(move |c| uploads::of_user(c, user, limit)).await
     }
     async fn stale_uploads(
         &self,
-        before: i64,
-        now: i64,
+        expired_before: i64,
         limit: u32,
     ) -> StoreResult<Vec<UploadRecord>> {
-        self.read(move |c| uploads::stale(c, before, now, limit))
+        self.read(move |c| uploads::stale(c, expired_before, limit))
             .await
     }
     async fn delete_unfinalized_upload(&self, id: VideoId) -> StoreResult<bool> {

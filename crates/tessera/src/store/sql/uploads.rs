@@ -98,6 +98,17 @@ pub fn mark_uploaded<C: Db>(
     Ok(n == 1)
 }
 
+pub fn reopen<C: Db>(tx: &C, id: VideoId) -> StoreResult<bool> {
+    let n = tx
+        .execute(
+            "UPDATE uploads SET status = 'pending', size_bytes = NULL, uploaded_at = NULL
+             WHERE id = ?1 AND status <> 'finalized'",
+            [id.to_string()],
+        )
+        .sql("reopen upload")?;
+    Ok(n == 1)
+}
+
 pub fn finalize<C: Db>(
     tx: &C,
     id: VideoId,
@@ -135,15 +146,15 @@ pub fn of_user<C: Db>(conn: &C, user: UserId, limit: u32) -> StoreResult<Vec<Upl
     rows.iter().map(record).collect()
 }
 
-pub fn stale<C: Db>(conn: &C, before: i64, now: i64, limit: u32) -> StoreResult<Vec<UploadRecord>> {
+pub fn stale<C: Db>(conn: &C, expired_before: i64, limit: u32) -> StoreResult<Vec<UploadRecord>> {
     let rows = conn
         .query_values(
             &format!(
                 "SELECT {COLUMNS} FROM uploads
-                 WHERE status <> 'finalized' AND created_at < ?1 AND expires_at < ?2
-                 ORDER BY created_at LIMIT ?3"
+                 WHERE status <> 'finalized' AND expires_at < ?1
+                 ORDER BY expires_at LIMIT ?2"
             ),
-            super::Params::values((before, now, limit)),
+            super::Params::values((expired_before, limit)),
         )
         .sql("find abandoned uploads")?;
     rows.iter().map(record).collect()
