@@ -15,7 +15,9 @@ export interface AddSchedule {
   timezone?: string | null;
   trigger_callback_url?: string | null;
   update_params?: Record<string, unknown> | null;
-  /** The videos each scheduled run works on (1–50). */
+  /** Finalized uploads each scheduled run works on. */
+  video_ids?: string[];
+  /** Video URLs each scheduled run works on (with `video_ids`, 1–50 videos). */
   video_urls?: string[];
 }
 
@@ -435,6 +437,8 @@ export interface ScheduleTriggerView {
   trigger_callback_url?: string | null;
   type: ScheduleType;
   update_params?: Record<string, unknown> | null;
+  /** Finalized uploads each run works on, after `video_urls`. */
+  video_ids: VideoId[];
   video_urls: string[];
 }
 

@@ -318,20 +318,33 @@ async fn check_source(
                 ))),
             }
         }
-        SourceKind::Upload { video_id } => match state.store.upload(*video_id).await? {
-            Some(upload) if upload.user_id == user => {
-                if upload.status == UploadStatus::Finalized {
-                    Ok(())
-                } else {
-                    Err(ApiError::validation(format!(
-                        "input {i}: video {video_id} is not finalized (call finalize_upload first)"
-                    )))
-                }
+        SourceKind::Upload { video_id } => {
+            check_upload(state, user, &format!("input {i}"), *video_id).await
+        }
+    }
+}
+
+/// A `video_id` must name a finalized upload of the caller: 400 when it is
+/// not finalized, 404 when it is unknown or another user's.
+pub async fn check_upload(
+    state: &AppState,
+    user: UserId,
+    at: &str,
+    video_id: VideoId,
+) -> Result<(), ApiError> {
+    match state.store.upload(video_id).await? {
+        Some(upload) if upload.user_id == user => {
+            if upload.status == UploadStatus::Finalized {
+                Ok(())
+            } else {
+                Err(ApiError::validation(format!(
+                    "{at}: video {video_id} is not finalized (call finalize_upload first)"
+                )))
             }
-            _ => Err(ApiError::not_found(format!(
-                "input {i}: video {video_id} not found"
-            ))),
-        },
+        }
+        _ => Err(ApiError::not_found(format!(
+            "{at}: video {video_id} not found"
+        ))),
     }
 }
 

@@ -786,3 +786,86 @@ async fn a_file_posted_during_finalize_does_not_replace_the_checked_one() {
     );
     app.stop().await;
 }
+
+/// Schedules take `video_ids` wherever they take `video_urls`: only
+/// finalized uploads of the caller; each slot's run works on the upload.
+#[tokio::test]
+async fn schedules_run_agents_on_uploads() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_agent(&trim_agent(0, 1_000, 160)).await;
+    let path = format!("/agent/{agent}/triggers/add_schedule");
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let done = upload(&app, video.clone(), "bikes.mp4").await;
+    let (status, body) = finalize(&app, &done).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let unfinalized = upload(&app, b"later".to_vec(), "later.mp4").await;
+
+    let every_second = "* * * * * *";
+    let (status, body) = app
+        .post(
+            &path,
+            &json!({"cron_expression": every_second, "video_ids": [unfinalized]}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "not finalized");
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let (status, body) = app
+        .post(
+            &path,
+            &json!({"cron_expression": every_second, "video_ids": [unknown]}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "video_ids[0]");
+    let (status, body) = app
+        .post(&path, &json!({"cron_expression": every_second}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "give 1 to 50 videos",
+    );
+    let (_, listed) = app.get(&format!("/agent/{agent}/triggers")).await;
+    assert_eq!(listed, json!([]), "refused schedules are not kept");
+
+    let (status, added) = app
+        .post(
+            &path,
+            &json!({"cron_expression": every_second, "video_ids": [done]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    let schedule = added["schedule_id"].as_str().unwrap();
+    let (_, listed) = app.get(&format!("/agent/{agent}/triggers")).await;
+    assert_eq!(listed[0]["video_ids"], json!([done]));
+    assert_eq!(listed[0]["video_urls"], json!([]));
+
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    let run = loop {
+        let (_, runs) = app.get(&format!("/trigger/{schedule}/runs")).await;
+        let finished = runs["runs"].as_array().and_then(|runs| {
+            runs.iter()
+                .find(|r| r["status"] == "completed" || r["status"] == "failed")
+                .cloned()
+        });
+        if let Some(run) = finished {
+            break run;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no scheduled run finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let id = run["run_id"].as_str().unwrap();
+    let (_, run) = app.get(&format!("/agent_run/{id}")).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["triggered_by"]["type"], "schedule");
+    let input = run["inputs"][0]["video_url"].as_str().unwrap();
+    let served = app.http.get(input).send().await.unwrap();
+    assert!(
+        served.bytes().await.unwrap() == video,
+        "the run's input is the upload"
+    );
+    app.stop().await;
+}
