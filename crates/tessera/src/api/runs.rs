@@ -292,7 +292,8 @@ fn parse_render_id(raw: &str, at: &str) -> Result<SourceKind, ApiError> {
 }
 
 fn parse_video_id(raw: &str, at: &str) -> Result<SourceKind, ApiError> {
-    raw.parse::<VideoId>()
+    raw.trim()
+        .parse::<VideoId>()
         .map(|video_id| SourceKind::Upload { video_id })
         .map_err(|_| ApiError::validation(format!("{at}: a video_id is a UUID")))
 }

@@ -184,9 +184,11 @@ fn checked_name(value: Option<String>, what: &str) -> Result<Option<String>, Api
     let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    if value.chars().count() > MAX_NAME_CHARS || value.chars().any(char::is_control) {
+    // Direction overrides would let a name display as another one.
+    let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if value.chars().count() > MAX_NAME_CHARS || value.chars().any(|c| c.is_control() || bidi(c)) {
         return Err(ApiError::validation(format!(
-            "{what} must be at most {MAX_NAME_CHARS} characters without control characters"
+            "{what} must be at most {MAX_NAME_CHARS} characters without control or text-direction characters"
         )));
     }
     Ok(Some(value))
@@ -612,6 +614,15 @@ async fn finalize_upload(
             });
         }
     };
+    // A file sent without a known extension gets the one its container
+    // has, so its URLs play instead of downloading.
+    let key = match extension_for(&key, &probe) {
+        Some(named) => match state.objects.rename(&key, &named).await {
+            Ok(true) => named,
+            _ => key,
+        },
+        None => key,
+    };
     let media = UploadMedia {
         duration_ms: probe.duration_ms,
         width: probe.width,
@@ -639,6 +650,27 @@ async fn finalize_upload(
 fn checked_key(upload_key: &str) -> String {
     let (dir, name) = upload_key.rsplit_once('/').unwrap_or(("", upload_key));
     format!("{dir}/checked-{}/{name}", uuid::Uuid::now_v7().simple())
+}
+
+/// `key` with the extension of the probed container, when it has none.
+fn extension_for(key: &str, probe: &crate::media::Probe) -> Option<String> {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    if name.contains('.') {
+        return None;
+    }
+    let formats: Vec<&str> = probe.format_name.split(',').collect();
+    let ext = if formats.contains(&"mp4") {
+        "mp4"
+    } else if formats.contains(&"webm")
+        && matches!(probe.video_codec.as_str(), "vp8" | "vp9" | "av1")
+    {
+        "webm"
+    } else if formats.contains(&"matroska") {
+        "mkv"
+    } else {
+        return None;
+    };
+    Some(format!("{key}.{ext}"))
 }
 
 /// Probe the stored file: in place with a local store, from a temporary
@@ -681,5 +713,45 @@ async fn refuse(state: &AppState, id: VideoId, key: &str) {
 async fn discard(state: &AppState, key: &str) {
     if let Err(e) = state.objects.delete(key).await {
         tracing::warn!(error = format!("{e:#}"), "cannot remove a refused upload");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::extension_for;
+    use crate::media::Probe;
+
+    fn probe(format_name: &str, video_codec: &str) -> Probe {
+        Probe {
+            duration_ms: 1000,
+            width: 640,
+            height: 360,
+            has_audio: true,
+            video_codec: video_codec.into(),
+            format_name: format_name.into(),
+        }
+    }
+
+    #[test]
+    fn a_file_without_an_extension_gets_its_containers() {
+        let mp4 = probe("mov,mp4,m4a,3gp,3g2,mj2", "h264");
+        let webm = probe("matroska,webm", "vp9");
+        let mkv = probe("matroska,webm", "h264");
+        let avi = probe("avi", "mpeg4");
+        let key = "uploads/u/v/checked-1/video";
+        assert_eq!(
+            extension_for(key, &mp4).as_deref(),
+            Some("uploads/u/v/checked-1/video.mp4")
+        );
+        assert_eq!(
+            extension_for(key, &webm).as_deref(),
+            Some("uploads/u/v/checked-1/video.webm")
+        );
+        assert_eq!(
+            extension_for(key, &mkv).as_deref(),
+            Some("uploads/u/v/checked-1/video.mkv")
+        );
+        assert_eq!(extension_for(key, &avi), None);
+        assert_eq!(extension_for("uploads/u/v/checked-1/video.mov", &mp4), None);
     }
 }

@@ -568,6 +568,14 @@ async fn the_dashboard_lists_a_users_uploads_with_their_state() {
     let app = TestApp::spawn().await;
     let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
     let hostile = "<script>alert(1)</script>.mp4";
+    // A name that would display reversed is refused.
+    let (status, body) = app
+        .post(
+            "/videos/get_upload_url",
+            &json!({"filename": "\u{202e}4pm.exe"}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "text-direction");
     let done = upload(&app, video.clone(), hostile).await;
     let (status, body) = finalize(&app, &done).await;
     assert_eq!(status, StatusCode::OK, "{body}");
