@@ -78,10 +78,15 @@ struct VideoInputSlot {
 }
 
 impl StartRun {
-    /// A run of a single-input agent on each of these URLs.
-    pub fn on_urls(video_urls: Vec<String>, callback_url: Option<String>) -> Self {
+    /// A run of a single-input agent on each of these URLs and uploads.
+    pub fn on_videos(
+        video_urls: Vec<String>,
+        video_ids: Vec<String>,
+        callback_url: Option<String>,
+    ) -> Self {
         StartRun {
             video_urls,
+            video_ids,
             callback_url,
             ..Default::default()
         }

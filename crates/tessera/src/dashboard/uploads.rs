@@ -31,7 +31,7 @@ pub async fn list(
             div.table-wrap { table #uploads {
                 thead { tr {
                     th { "Video id" } th { "File" } th { "State" } th { "Size" } th { "Video" }
-                    th.hide-narrow { "Created" }
+                    th.hide-narrow { "Created" } th {}
                 } }
                 tbody { @for u in &uploads { tr {
                     td.mono { (u.id) }
@@ -49,6 +49,9 @@ pub async fn list(
                         None => span.muted { "—" },
                     } }
                     td.hide-narrow { (when(u.created_at)) }
+                    td { @if u.status == UploadStatus::Finalized {
+                        a href={"/dashboard/runs/new?video=" (u.id)} { "Start a run" }
+                    } }
                 } } }
             } }
             @if uploads.len() == SHOWN as usize { p.muted { "Showing the newest " (SHOWN) " uploads." } }

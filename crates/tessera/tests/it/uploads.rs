@@ -632,6 +632,27 @@ async fn the_dashboard_lists_a_users_uploads_with_their_state() {
         "the link serves the upload"
     );
 
+    // A finalized upload starts a run from the dashboard (`triggered_by.source = "ui"`).
+    assert!(
+        html.contains(&format!("/dashboard/runs/new?video={done}")),
+        "{html}"
+    );
+    let agent = app.create_agent(&trim_agent(0, 1_000, 160)).await;
+    let form = dash.get(&format!("/dashboard/runs/new?video={done}")).await;
+    assert!(form.body.contains(&done), "the form is filled in");
+    let agent = agent.to_string();
+    let started = dash
+        .post(
+            "/dashboard/runs",
+            &[("agent_id", &agent), ("video_urls", &done)],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let run_id = started.location().rsplit('/').next().unwrap().to_owned();
+    let (status, run) = app.get(&format!("/agent_run/{run_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["triggered_by"]["source"], "ui");
+
     let other = Dash::login(&app, OTHER_KEY)
         .await
         .get("/dashboard/uploads")
