@@ -15,7 +15,9 @@ export interface AddSchedule {
   timezone?: string | null;
   trigger_callback_url?: string | null;
   update_params?: Record<string, unknown> | null;
-  /** The videos each scheduled run works on (1–50). */
+  /** Finalized uploads each scheduled run works on. */
+  video_ids?: string[];
+  /** Video URLs each scheduled run works on (with `video_ids`, 1–50 videos). */
   video_urls?: string[];
 }
 
@@ -157,7 +159,7 @@ export interface ErrorBody {
 }
 
 /** Machine-readable error kinds. */
-export type ErrorCode = "validation_error" | "invalid_api_key" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "parameter_out_of_range" | "internal_server_error";
+export type ErrorCode = "validation_error" | "invalid_api_key" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "parameter_out_of_range" | "internal_server_error" | "service_unavailable";
 
 export type EventId = string;
 
@@ -168,6 +170,11 @@ export type FileBytes = string;
 export interface FilterOptions {
   /** Inclusive bounds on the video's duration in seconds. */
   duration?: YoutubeFilter | null;
+}
+
+/** The body of `finalize_upload`. */
+export interface FinalizeRequest {
+  video_id: string;
 }
 
 /** How a run ended. */
@@ -430,6 +437,8 @@ export interface ScheduleTriggerView {
   trigger_callback_url?: string | null;
   type: ScheduleType;
   update_params?: Record<string, unknown> | null;
+  /** Finalized uploads each run works on, after `video_urls`. */
+  video_ids: VideoId[];
   video_urls: string[];
 }
 
@@ -476,6 +485,11 @@ export interface StartRun {
   node_render_ids?: string[];
   /** Per-run parameter overrides: `{agent_node_id: {param: value}}`. */
   update_params?: Record<string, unknown> | null;
+  /**
+   * Shorthand for a single-input agent: finalized uploads (`video_id` of
+   * the uploads flow) as inputs.
+   */
+  video_ids?: string[];
   /** One source per `video_input` node (multi-input agents). */
   video_inputs?: VideoInputSlot[];
   /** Shorthand for a single-input agent: each URL is a separate input. */
@@ -529,7 +543,62 @@ export interface UpdateAgent {
   nodes?: NodeSpec[] | null;
 }
 
+/**
+ * The form `upload_url` accepts (documentation only: the fields come from
+ * `get_upload_url`, with S3 storage they are S3's).
+ */
+export interface UploadForm {
+  /** The video, after every other field. */
+  file: string;
+  key: string;
+  policy: string;
+  "x-tessera-signature": string;
+}
+
+/** The optional body of `get_upload_url`. */
+export interface UploadRequest {
+  /** The file's media type, kept for display (at most 255 characters). */
+  content_type?: string | null;
+  /** The file's name, kept for display (at most 255 characters). */
+  filename?: string | null;
+}
+
+/** Where an upload is in its three steps. */
+export type UploadStatus = "pending" | "uploaded" | "finalized";
+
+/** Where and how to upload one video. */
+export interface UploadUrl {
+  /** When the upload URL stops accepting the file. */
+  expires_at: string;
+  /** The signed upload policy's form fields, to post unchanged. */
+  fields: Record<string, unknown>;
+  max_file_size_bytes: number;
+  /**
+   * POST `multipart/form-data` here: every entry of `fields`, then the
+   * file as the part named `file`.
+   */
+  upload_url: string;
+  /** Pass to `finalize_upload`, then use in `video_ids`. */
+  video_id: VideoId;
+}
+
+/** An upload as the API shows it. */
+export interface UploadView {
+  content_type?: string | null;
+  created_at: string;
+  duration_ms?: number | null;
+  filename?: string | null;
+  finalized_at?: string | null;
+  height?: number | null;
+  size_bytes?: number | null;
+  status: UploadStatus;
+  video_id: VideoId;
+  width?: number | null;
+}
+
 export type UserId = string;
+
+export type VideoId = string;
 
 /** An input video of a run. */
 export interface VideoInput {
@@ -544,6 +613,7 @@ export interface VideoInputSlot {
   input_clip_end_ms?: number | null;
   input_clip_start_ms?: number | null;
   node_render_ids?: string[];
+  video_ids?: string[];
   video_urls?: string[];
 }
 

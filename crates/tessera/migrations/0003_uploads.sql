@@ -2,7 +2,7 @@
 -- signed upload policy, then finalized (probed) before runs may use them.
 -- status: pending (URL issued) → uploaded (Tessera received the file) →
 -- finalized (probed, within limits). Unfinalized rows and their objects are
--- removed after the upload retention period.
+-- removed once the retention period has passed since their URL expired.
 CREATE TABLE uploads (
     id           TEXT PRIMARY KEY,
     user_id      TEXT NOT NULL REFERENCES users(id),
@@ -20,4 +20,4 @@ CREATE TABLE uploads (
     finalized_at BIGINT
 );
 CREATE INDEX uploads_by_user ON uploads (user_id, id);
-CREATE INDEX uploads_unfinalized ON uploads (status, created_at);
+CREATE INDEX uploads_unfinalized ON uploads (status, expires_at);

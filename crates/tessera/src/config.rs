@@ -128,8 +128,8 @@ pub struct Layer {
     /// Seconds an upload URL accepts its file (default 3600).
     #[arg(long, env = "TESSERA_UPLOAD_URL_SECONDS")]
     pub upload_url_seconds: Option<u64>,
-    /// Hours an upload that was never finalized is kept before it and its
-    /// file are removed (default 24; fractions allowed).
+    /// Hours an upload that was never finalized is kept after its upload URL
+    /// expired; then it and its file are removed (default 24; fractions allowed).
     #[arg(long, env = "TESSERA_UPLOAD_RETENTION_HOURS")]
     pub upload_retention_hours: Option<f64>,
     /// Seconds between two polls of a watched YouTube channel's feed (default 900).

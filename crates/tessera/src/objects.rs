@@ -245,6 +245,40 @@ impl Objects {
         }
     }
 
+    /// Move an object (a rename on a local store, copy and delete on S3);
+    /// `false` when there is nothing at `from`.
+    pub async fn rename(&self, from: &str, to: &str) -> anyhow::Result<bool> {
+        match self
+            .store
+            .rename(&object_path(from)?, &object_path(to)?)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e).context("move object"),
+        }
+    }
+
+    /// Remove every object under `prefix` (a directory of keys).
+    pub async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<()> {
+        use futures_util::TryStreamExt;
+        let prefix = object_path(prefix)?;
+        let keys: Vec<ObjectPath> = self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .context("list objects")?;
+        for key in keys {
+            match self.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e).context("delete object"),
+            }
+        }
+        Ok(())
+    }
+
     /// Where a local store keeps `key` on disk (`None` with S3): ffprobe can
     /// read it in place.
     pub fn local_path(&self, key: &str) -> Option<std::path::PathBuf> {

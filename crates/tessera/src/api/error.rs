@@ -45,6 +45,9 @@ pub enum ErrorCode {
     ParameterOutOfRange,
     /// 500: logged on the server.
     InternalServerError,
+    /// 503: a tool or service this request needs is missing on this node
+    /// (ffprobe, say); the detail names it.
+    ServiceUnavailable,
 }
 
 impl ApiError {
@@ -76,6 +79,13 @@ impl ApiError {
     }
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, detail)
+    }
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ServiceUnavailable,
+            detail,
+        )
     }
     pub fn internal() -> Self {
         Self::new(
@@ -294,5 +304,15 @@ fn body_rejection(status: StatusCode, text: &str) -> ApiError {
         ApiError::too_large("the request body is larger than the 2 MB limit")
     } else {
         ApiError::validation(format!("the request body could not be read: {text}"))
+    }
+}
+
+/// `text` cut to `max` characters (with `…` when cut): for quoting a
+/// caller's long value back, or showing it in a table.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
     }
 }

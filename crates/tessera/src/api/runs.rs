@@ -78,10 +78,15 @@ struct VideoInputSlot {
 }
 
 impl StartRun {
-    /// A run of a single-input agent on each of these URLs.
-    pub fn on_urls(video_urls: Vec<String>, callback_url: Option<String>) -> Self {
+    /// A run of a single-input agent on each of these URLs and uploads.
+    pub fn on_videos(
+        video_urls: Vec<String>,
+        video_ids: Vec<String>,
+        callback_url: Option<String>,
+    ) -> Self {
         StartRun {
             video_urls,
+            video_ids,
             callback_url,
             ..Default::default()
         }
@@ -292,7 +297,8 @@ fn parse_render_id(raw: &str, at: &str) -> Result<SourceKind, ApiError> {
 }
 
 fn parse_video_id(raw: &str, at: &str) -> Result<SourceKind, ApiError> {
-    raw.parse::<VideoId>()
+    raw.trim()
+        .parse::<VideoId>()
         .map(|video_id| SourceKind::Upload { video_id })
         .map_err(|_| ApiError::validation(format!("{at}: a video_id is a UUID")))
 }
@@ -318,20 +324,33 @@ async fn check_source(
                 ))),
             }
         }
-        SourceKind::Upload { video_id } => match state.store.upload(*video_id).await? {
-            Some(upload) if upload.user_id == user => {
-                if upload.status == UploadStatus::Finalized {
-                    Ok(())
-                } else {
-                    Err(ApiError::validation(format!(
-                        "input {i}: video {video_id} is not finalized (call finalize_upload first)"
-                    )))
-                }
+        SourceKind::Upload { video_id } => {
+            check_upload(state, user, &format!("input {i}"), *video_id).await
+        }
+    }
+}
+
+/// A `video_id` must name a finalized upload of the caller: 400 when it is
+/// not finalized, 404 when it is unknown or another user's.
+pub async fn check_upload(
+    state: &AppState,
+    user: UserId,
+    at: &str,
+    video_id: VideoId,
+) -> Result<(), ApiError> {
+    match state.store.upload(video_id).await? {
+        Some(upload) if upload.user_id == user => {
+            if upload.status == UploadStatus::Finalized {
+                Ok(())
+            } else {
+                Err(ApiError::validation(format!(
+                    "{at}: video {video_id} is not finalized (call finalize_upload first)"
+                )))
             }
-            _ => Err(ApiError::not_found(format!(
-                "input {i}: video {video_id} not found"
-            ))),
-        },
+        }
+        _ => Err(ApiError::not_found(format!(
+            "{at}: video {video_id} not found"
+        ))),
     }
 }
 

@@ -11,12 +11,13 @@ use utoipa_axum::routes;
 
 use super::auth::Auth;
 use super::error::{ApiError, ErrorBody, Json};
+use super::runs::check_upload;
 use super::targets::check_target;
 use super::youtube::YoutubeTriggerView;
 use super::{AppState, iso, parse_path_id};
 use crate::domain::cron::{DEFAULT_TIME_ZONE, Schedule};
 use crate::domain::graph;
-use crate::domain::ids::{AgentId, TriggerId};
+use crate::domain::ids::{AgentId, TriggerId, VideoId};
 use crate::store::{
     AgentRecord, ScheduleSpec, StoreError, TriggerKind, TriggerRecord, YoutubeChannelRecord,
 };
@@ -85,6 +86,8 @@ pub struct ScheduleTriggerView {
     /// IANA time zone the expression is read in.
     timezone: String,
     video_urls: Vec<String>,
+    /// Finalized uploads each run works on, after `video_urls`.
+    video_ids: Vec<VideoId>,
     #[schema(value_type = Option<Object>)]
     update_params: Option<Map<String, Value>>,
     trigger_callback_url: Option<String>,
@@ -109,6 +112,7 @@ pub fn trigger_view(t: &TriggerRecord, channels: &[YoutubeChannelRecord]) -> Tri
             cron_expression: spec.cron_expression.clone(),
             timezone: spec.timezone.clone(),
             video_urls: spec.video_urls.clone(),
+            video_ids: spec.video_ids.clone(),
             update_params: spec.update_params.clone(),
             trigger_callback_url: t.callback_url.clone(),
             created_at: iso(t.created_at),
@@ -127,10 +131,14 @@ struct AddSchedule {
     /// IANA time zone (default UTC).
     #[serde(default)]
     timezone: Option<String>,
-    /// The videos each scheduled run works on (1–50).
+    /// Video URLs each scheduled run works on (with `video_ids`, 1–50 videos).
     #[serde(default)]
-    #[schema(min_items = 1, max_items = 50)]
+    #[schema(max_items = 50)]
     video_urls: Vec<String>,
+    /// Finalized uploads each scheduled run works on.
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    video_ids: Vec<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     update_params: Option<Map<String, Value>>,
@@ -162,12 +170,13 @@ async fn add_schedule(
         .map_err(|e| ApiError::validation(format!("cron_expression: {e}")))?;
     if graph::single_input(&agent.graph).is_none() {
         return Err(ApiError::validation(
-            "schedules run agents with exactly one video_input node on their video_urls",
+            "schedules run agents with exactly one video_input node on their videos",
         ));
     }
-    if body.video_urls.is_empty() || body.video_urls.len() > MAX_SCHEDULE_INPUTS {
+    let count = body.video_urls.len() + body.video_ids.len();
+    if count == 0 || count > MAX_SCHEDULE_INPUTS {
         return Err(ApiError::validation(format!(
-            "video_urls: give 1 to {MAX_SCHEDULE_INPUTS} videos for each scheduled run"
+            "video_urls, video_ids: give 1 to {MAX_SCHEDULE_INPUTS} videos for each scheduled run"
         )));
     }
     let policy = &state.config.address_policy;
@@ -175,6 +184,16 @@ async fn add_schedule(
         check_target(url, policy, &state.net)
             .await
             .map_err(|e| ApiError::validation(format!("video_urls[{i}]: {e}")))?;
+    }
+    let mut video_ids = Vec::with_capacity(body.video_ids.len());
+    for (i, raw) in body.video_ids.iter().enumerate() {
+        let at = format!("video_ids[{i}]");
+        let id: VideoId = raw
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::validation(format!("{at}: a video_id is a UUID")))?;
+        check_upload(&state, auth.user_id, &at, id).await?;
+        video_ids.push(id);
     }
     if let Some(update) = &body.update_params {
         graph::apply_update_params(&agent.graph, update)?;
@@ -198,6 +217,7 @@ async fn add_schedule(
             cron_expression: schedule.expression().to_owned(),
             timezone: schedule.time_zone().to_owned(),
             video_urls: body.video_urls,
+            video_ids,
             update_params: body.update_params,
         }),
         callback_url,

@@ -13,7 +13,10 @@ use axum::Json as JsonOut;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use futures_util::TryStreamExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -33,8 +36,13 @@ use crate::store::{UploadMedia, UploadRecord, UploadStatus};
 
 /// The path of Tessera's own upload URL (no API key: the policy authenticates).
 pub const UPLOAD_PATH: &str = "/upload";
-/// Room for the form's fields and part headers around the file itself.
+/// Room for the form's fields and part headers around the file itself: the
+/// most the server reads outside the file part (a preamble, names, headers).
 const FORM_OVERHEAD: u64 = 64 * 1024;
+/// An upload that sends nothing for this long is dropped.
+const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Longest form field name quoted back in an error.
+const QUOTED_NAME_CHARS: usize = 64;
 /// Longest value of one policy field.
 const MAX_FIELD_BYTES: usize = 8 * 1024;
 /// Longest `filename` / `content_type` kept with an upload.
@@ -176,9 +184,11 @@ fn checked_name(value: Option<String>, what: &str) -> Result<Option<String>, Api
     let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    if value.chars().count() > MAX_NAME_CHARS || value.chars().any(char::is_control) {
+    // Direction overrides would let a name display as another one.
+    let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if value.chars().count() > MAX_NAME_CHARS || value.chars().any(|c| c.is_control() || bidi(c)) {
         return Err(ApiError::validation(format!(
-            "{what} must be at most {MAX_NAME_CHARS} characters without control characters"
+            "{what} must be at most {MAX_NAME_CHARS} characters without control or text-direction characters"
         )));
     }
     Ok(Some(value))
@@ -232,13 +242,11 @@ async fn upload(
             state.config.upload_max_bytes
         )));
     }
-    let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
+    let meter = Meter::default();
+    let mut form = multer::Multipart::new(metered(body, meter.clone()), boundary);
     let mut fields: Vec<(String, String)> = Vec::new();
     let file = loop {
-        let field = form
-            .next_field()
-            .await
-            .map_err(|e| ApiError::validation(format!("the form could not be read: {e}")))?;
+        let field = form.next_field().await.map_err(form_error)?;
         let Some(mut field) = field else {
             return Err(ApiError::validation(
                 "the form has no file part (post every field of `fields`, then `file`)",
@@ -250,7 +258,8 @@ async fn upload(
         }
         if ![KEY_FIELD, POLICY_FIELD, SIGNATURE_FIELD].contains(&name.as_str()) {
             return Err(ApiError::validation(format!(
-                "unexpected form field {name:?}: post exactly the fields of `fields`, then `file`"
+                "unexpected form field {:?}: post exactly the fields of `fields`, then `file`",
+                super::error::shorten(&name, QUOTED_NAME_CHARS)
             )));
         }
         if fields.iter().any(|(n, _)| *n == name) {
@@ -259,11 +268,7 @@ async fn upload(
             )));
         }
         let mut value = Vec::new();
-        while let Some(chunk) = field
-            .chunk()
-            .await
-            .map_err(|e| ApiError::validation(format!("the form could not be read: {e}")))?
-        {
+        while let Some(chunk) = field.chunk().await.map_err(form_error)? {
             value.extend_from_slice(&chunk);
             if value.len() > MAX_FIELD_BYTES {
                 return Err(ApiError::validation(format!(
@@ -303,7 +308,13 @@ async fn upload(
             "the upload policy's signature does not match: the fields were changed",
         ));
     }
+    // The file part's own name, for uploads whose URL was asked without one
+    // (an unusable name is simply not kept).
+    let sent_name = checked_name(file.file_name().map(str::to_owned), "filename")
+        .ok()
+        .flatten();
     let reader = tokio_util::io::StreamReader::new(file.map_err(std::io::Error::other));
+    meter.in_file(true);
     let size = match state
         .objects
         .put_stream(&policy.key, reader, Some(policy.max_bytes))
@@ -316,23 +327,122 @@ async fn upload(
             )));
         }
         Err(PutError::Source(e)) => {
-            return Err(ApiError::validation(format!("the upload broke off: {e}")));
+            return Err(ApiError::validation(format!(
+                "the upload broke off: {}",
+                body_error_text(&e)
+            )));
         }
         Err(PutError::Store(e)) => return Err(ApiError::logged("cannot store an upload", e)),
     };
+    // The file is the last part, as S3 wants it: anything after it refuses
+    // the whole form.
+    meter.in_file(false);
+    let after = match form.next_field().await {
+        Ok(None) => None,
+        Ok(Some(field)) => Some(format!(
+            "the file must be the form's last part; {:?} follows it",
+            super::error::shorten(field.name().unwrap_or_default(), QUOTED_NAME_CHARS)
+        )),
+        Err(e) => Some(form_error(e).detail),
+    };
+    if let Some(detail) = after {
+        state.objects.delete(&policy.key).await.ok();
+        state.store.reopen_upload(policy.video_id).await?;
+        return Err(ApiError::validation(detail));
+    }
     let now = chrono::Utc::now().timestamp_millis();
     if !state
         .store
-        .mark_uploaded(policy.video_id, size, now)
+        .mark_uploaded(policy.video_id, size, sent_name, now)
         .await?
     {
-        // Finalized or cleaned up while the file streamed in.
+        // Finalized or cleaned up while the file streamed in: what it
+        // wrote is nobody's (a finalized file lives under its own key).
+        state.objects.delete(&policy.key).await.ok();
         return Err(ApiError::validation(
             "this upload was finalized or removed while the file arrived",
         ));
     }
     tracing::info!(video_id = %policy.video_id, bytes = size, "upload received");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Counts the bytes read outside the file part, so a form cannot make the
+/// parser hold more than [`FORM_OVERHEAD`] (plus one chunk) in memory with
+/// long names, part headers or preambles.
+#[derive(Clone, Default)]
+struct Meter(Arc<MeterState>);
+
+#[derive(Default)]
+struct MeterState {
+    outside: AtomicU64,
+    in_file: AtomicBool,
+}
+
+impl Meter {
+    fn in_file(&self, yes: bool) {
+        self.0.in_file.store(yes, Ordering::Relaxed);
+    }
+
+    /// `false` once the bytes read outside the file passed the overhead.
+    fn admit(&self, len: usize) -> bool {
+        if self.0.in_file.load(Ordering::Relaxed) {
+            return true;
+        }
+        // Checked before this chunk: the chunk that holds the file's first
+        // bytes (read while its headers are parsed) never refuses a form.
+        self.0.outside.fetch_add(len as u64, Ordering::Relaxed) <= FORM_OVERHEAD
+    }
+}
+
+/// Why the request body stopped.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the form's fields and part headers take more than {FORM_OVERHEAD} bytes")]
+    FormTooLong,
+    #[error("nothing arrived for {} s", UPLOAD_IDLE.as_secs())]
+    Idle,
+    #[error("{0}")]
+    Body(axum::Error),
+}
+
+/// The body as the multipart parser reads it: metered, and dropped when idle.
+fn metered(
+    body: Body,
+    meter: Meter,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, BodyError>> {
+    futures_util::stream::unfold(Some((body.into_data_stream(), meter)), |state| async move {
+        let (mut body, meter) = state?;
+        let next = match tokio::time::timeout(UPLOAD_IDLE, body.next()).await {
+            Err(_) => Err(BodyError::Idle),
+            Ok(None) => return None,
+            Ok(Some(Err(e))) => Err(BodyError::Body(e)),
+            Ok(Some(Ok(chunk))) if meter.admit(chunk.len()) => Ok(chunk),
+            Ok(Some(Ok(_))) => Err(BodyError::FormTooLong),
+        };
+        // After an error the stream ends.
+        let rest = next.is_ok().then_some((body, meter));
+        Some((next, rest))
+    })
+}
+
+/// The text of a body failure: ours when the meter stopped it.
+fn body_error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if let Some(ours) = err.downcast_ref::<BodyError>() {
+            return ours.to_string();
+        }
+        cause = err.source();
+    }
+    e.to_string()
+}
+
+fn form_error(e: multer::Error) -> ApiError {
+    ApiError::validation(format!(
+        "the form could not be read: {}",
+        body_error_text(&e)
+    ))
 }
 
 /// The form `upload_url` accepts (documentation only: the fields come from
@@ -390,7 +500,8 @@ pub fn upload_view(u: &UploadRecord) -> UploadView {
 #[utoipa::path(post, path = "/videos/finalize_upload", tag = "uploads",
     request_body = FinalizeRequest,
     responses((status = 200, body = UploadView), (status = 413, body = ErrorBody),
-        (status = "4XX", body = ErrorBody)))]
+        (status = "4XX", body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "ffprobe is missing on this node")))]
 async fn finalize(
     State(state): State<AppState>,
     auth: Auth,
@@ -405,7 +516,8 @@ async fn finalize(
 #[utoipa::path(post, path = "/uploads/video/finalize_upload", tag = "uploads",
     request_body = FinalizeRequest,
     responses((status = 200, body = UploadView), (status = 413, body = ErrorBody),
-        (status = "4XX", body = ErrorBody)))]
+        (status = "4XX", body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "ffprobe is missing on this node")))]
 async fn finalize_uploads(
     State(state): State<AppState>,
     auth: Auth,
@@ -439,36 +551,77 @@ async fn finalize_upload(
     if upload.status == UploadStatus::Finalized {
         return Ok(upload_view(&upload));
     }
-    let size = state
+    // The file moves where no upload form can write before it is checked:
+    // a form posted again while its URL is still valid (straight to the
+    // bucket, with S3) cannot change a finalized video. Each finalize moves
+    // to a key of its own, so two racing calls never check each other's file.
+    let key = checked_key(&upload.object_key);
+    let moved = state
         .objects
-        .size(&upload.object_key)
+        .rename(&upload.object_key, &key)
         .await
-        .map_err(|e| ApiError::logged("cannot stat an upload", e))?
-        .ok_or_else(|| ApiError::validation("no file has been uploaded for this video_id yet"))?;
+        .map_err(|e| ApiError::logged("cannot move an upload", e))?;
+    if !moved {
+        return match owned_upload(state, user, raw_id).await? {
+            done if done.status == UploadStatus::Finalized => Ok(upload_view(&done)),
+            _ => Err(ApiError::validation(
+                "no file has been uploaded for this video_id yet",
+            )),
+        };
+    }
+    let size = match state.objects.size(&key).await {
+        Ok(Some(size)) => size,
+        Ok(None) => return Err(ApiError::validation("the uploaded file disappeared")),
+        Err(e) => {
+            discard(state, &key).await;
+            return Err(ApiError::logged("cannot stat an upload", e));
+        }
+    };
     let max = state.config.upload_max_bytes;
     if size > max {
-        reject(state, &upload).await;
+        refuse(state, upload.id, &key).await;
         return Err(ApiError::too_large(format!(
             "size: the file is {size} bytes; the limit is {max} bytes"
         )));
     }
-    let probe = match probe_upload(state, &upload).await {
+    let probe = match probe_upload(state, upload.id, &key).await {
         Ok(probe) => probe,
         Err(MediaError::NotAVideo(why)) => {
-            reject(state, &upload).await;
+            refuse(state, upload.id, &key).await;
             return Err(ApiError::too_large(format!("not a video: {why}")));
         }
         Err(MediaError::TooLong {
             duration_ms,
             max_seconds,
         }) => {
-            reject(state, &upload).await;
+            refuse(state, upload.id, &key).await;
             return Err(ApiError::too_large(format!(
                 "duration: the video is {} s long; the limit is {max_seconds} s",
                 duration_ms.div_ceil(1000)
             )));
         }
-        Err(e) => return Err(ApiError::logged("cannot probe an upload", e.into())),
+        Err(e) => {
+            // Not the file's fault: it goes back, to be finalized later.
+            if let Err(back) = state.objects.rename(&key, &upload.object_key).await {
+                tracing::warn!(error = format!("{back:#}"), "cannot move an upload back");
+            }
+            return Err(match e {
+                MediaError::Unavailable { .. } => {
+                    tracing::error!(error = %e, "cannot probe an upload");
+                    ApiError::unavailable(format!("{e}; install ffmpeg on this server (make deps)"))
+                }
+                e => ApiError::logged("cannot probe an upload", e.into()),
+            });
+        }
+    };
+    // A file sent without a known extension gets the one its container
+    // has, so its URLs play instead of downloading.
+    let key = match extension_for(&key, &probe) {
+        Some(named) => match state.objects.rename(&key, &named).await {
+            Ok(true) => named,
+            _ => key,
+        },
+        None => key,
     };
     let media = UploadMedia {
         duration_ms: probe.duration_ms,
@@ -476,33 +629,66 @@ async fn finalize_upload(
         height: probe.height,
     };
     let now = chrono::Utc::now().timestamp_millis();
-    state
+    let finalized = state
         .store
-        .finalize_upload(upload.id, size, media, now)
+        .finalize_upload(upload.id, key.clone(), size, media, now)
         .await?;
-    // Finalized now, or by a concurrent call; gone if it was cleaned up.
-    let finalized = owned_upload(state, user, raw_id).await?;
-    if finalized.status != UploadStatus::Finalized {
+    if !finalized {
+        // A concurrent call finalized it first, or it was cleaned up.
+        discard(state, &key).await;
+    }
+    let current = owned_upload(state, user, raw_id).await?;
+    if current.status != UploadStatus::Finalized {
         return Err(ApiError::not_found("video not found"));
     }
-    Ok(upload_view(&finalized))
+    Ok(upload_view(&current))
+}
+
+/// Where a file is checked and, once finalized, kept: beside the key the
+/// upload form writes (`uploads/{user}/{video}/video.mp4` →
+/// `uploads/{user}/{video}/checked-{unique}/video.mp4`).
+fn checked_key(upload_key: &str) -> String {
+    let (dir, name) = upload_key.rsplit_once('/').unwrap_or(("", upload_key));
+    format!("{dir}/checked-{}/{name}", uuid::Uuid::now_v7().simple())
+}
+
+/// `key` with the extension of the probed container, when it has none.
+fn extension_for(key: &str, probe: &crate::media::Probe) -> Option<String> {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    if name.contains('.') {
+        return None;
+    }
+    let formats: Vec<&str> = probe.format_name.split(',').collect();
+    let ext = if formats.contains(&"mp4") {
+        "mp4"
+    } else if formats.contains(&"webm")
+        && matches!(probe.video_codec.as_str(), "vp8" | "vp9" | "av1")
+    {
+        "webm"
+    } else if formats.contains(&"matroska") {
+        "mkv"
+    } else {
+        return None;
+    };
+    Some(format!("{key}.{ext}"))
 }
 
 /// Probe the stored file: in place with a local store, from a temporary
 /// copy with S3.
 async fn probe_upload(
     state: &AppState,
-    upload: &UploadRecord,
+    id: VideoId,
+    key: &str,
 ) -> Result<crate::media::Probe, MediaError> {
-    if let Some(path) = state.objects.local_path(&upload.object_key) {
+    if let Some(path) = state.objects.local_path(key) {
         return state.media.probe(&path).await;
     }
     let dir = state.config.data_dir.join("tmp");
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(MediaError::io("create a temporary directory"))?;
-    let path = dir.join(format!("upload-{}", upload.id));
-    let fetched = state.objects.fetch_to_file(&upload.object_key, &path).await;
+    let path = dir.join(format!("upload-{id}-{}", uuid::Uuid::now_v7().simple()));
+    let fetched = state.objects.fetch_to_file(key, &path).await;
     let probed = match fetched {
         Ok(()) => state.media.probe(&path).await,
         Err(e) => Err(MediaError::Io {
@@ -514,10 +700,58 @@ async fn probe_upload(
     probed
 }
 
-/// A file that failed its checks is removed; the upload stays pending, so
-/// its URL (while valid) can take another file.
-async fn reject(state: &AppState, upload: &UploadRecord) {
-    if let Err(e) = state.objects.delete(&upload.object_key).await {
-        tracing::warn!(error = format!("{e:#}"), video_id = %upload.id, "could not remove a rejected upload");
+/// A file that failed its checks is removed and the upload waits for a
+/// file again: its URL (while valid) can take another one.
+async fn refuse(state: &AppState, id: VideoId, key: &str) {
+    discard(state, key).await;
+    if let Err(e) = state.store.reopen_upload(id).await {
+        tracing::warn!(error = %e, video_id = %id, "cannot reopen a refused upload");
+    }
+}
+
+/// Remove a file nothing will point at.
+async fn discard(state: &AppState, key: &str) {
+    if let Err(e) = state.objects.delete(key).await {
+        tracing::warn!(error = format!("{e:#}"), "cannot remove a refused upload");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::extension_for;
+    use crate::media::Probe;
+
+    fn probe(format_name: &str, video_codec: &str) -> Probe {
+        Probe {
+            duration_ms: 1000,
+            width: 640,
+            height: 360,
+            has_audio: true,
+            video_codec: video_codec.into(),
+            format_name: format_name.into(),
+        }
+    }
+
+    #[test]
+    fn a_file_without_an_extension_gets_its_containers() {
+        let mp4 = probe("mov,mp4,m4a,3gp,3g2,mj2", "h264");
+        let webm = probe("matroska,webm", "vp9");
+        let mkv = probe("matroska,webm", "h264");
+        let avi = probe("avi", "mpeg4");
+        let key = "uploads/u/v/checked-1/video";
+        assert_eq!(
+            extension_for(key, &mp4).as_deref(),
+            Some("uploads/u/v/checked-1/video.mp4")
+        );
+        assert_eq!(
+            extension_for(key, &webm).as_deref(),
+            Some("uploads/u/v/checked-1/video.webm")
+        );
+        assert_eq!(
+            extension_for(key, &mkv).as_deref(),
+            Some("uploads/u/v/checked-1/video.mkv")
+        );
+        assert_eq!(extension_for(key, &avi), None);
+        assert_eq!(extension_for("uploads/u/v/checked-1/video.mov", &mp4), None);
     }
 }

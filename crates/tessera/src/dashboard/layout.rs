@@ -18,15 +18,17 @@ pub enum Section {
     Webhooks,
     Agents,
     Triggers,
+    Uploads,
     Settings,
 }
 
-const SECTIONS: [(Section, &str, &str); 6] = [
+const SECTIONS: [(Section, &str, &str); 7] = [
     (Section::Home, "Overview", "/dashboard"),
     (Section::Runs, "Runs", "/dashboard/runs"),
     (Section::Webhooks, "Webhooks", "/dashboard/webhooks"),
     (Section::Agents, "Agents", "/dashboard/agents"),
     (Section::Triggers, "Triggers", "/dashboard/triggers"),
+    (Section::Uploads, "Uploads", "/dashboard/uploads"),
     (Section::Settings, "Settings", "/dashboard/settings"),
 ];
 
@@ -174,13 +176,7 @@ pub fn pager(
 }
 
 /// The text shown for a secret-free, possibly long value, cut for tables.
-pub fn short(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        format!("{}…", text.chars().take(max).collect::<String>())
-    }
-}
+pub use crate::api::error::shorten as short;
 
 /// An error page. Messages are plain text (escaped when rendered).
 #[derive(Debug)]

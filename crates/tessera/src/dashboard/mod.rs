@@ -15,6 +15,7 @@ mod runs;
 mod session;
 mod settings;
 mod triggers;
+mod uploads;
 mod webhooks;
 
 use axum::Router;
@@ -62,6 +63,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/agents", get(agents::list))
         .route("/dashboard/agents/{id}", get(agents::detail))
         .route("/dashboard/triggers", get(triggers::list))
+        .route("/dashboard/uploads", get(uploads::list))
         .route("/dashboard/settings", get(settings::page_handler))
         .route("/dashboard/settings/secret", post(settings::secret))
         .route(

@@ -138,7 +138,7 @@ fn trigger_label(run: &RunRecord) -> &'static str {
 
 /// Signed file URLs as paths on this server, so the page's CSP (`'self'`)
 /// allows them whatever public URL the server is configured with.
-fn local(url: String) -> String {
+pub fn local(url: String) -> String {
     match url::Url::parse(&url) {
         Ok(u) => match u.query() {
             Some(q) => format!("{}?{q}", u.path()),
@@ -285,6 +285,9 @@ pub fn json_list(value: &serde_json::Value) -> Markup {
 pub struct NewRunQuery {
     #[serde(default)]
     agent: String,
+    /// An upload to start with (the Uploads page links here).
+    #[serde(default)]
+    video: String,
 }
 
 /// `GET /dashboard/runs/new`
@@ -299,7 +302,11 @@ pub async fn new_run(
         @if agents.is_empty() {
             p.muted { "Create an agent through the API first (" code { "POST /agent/create" } ")." }
         } @else {
-            (start_form(&session, &agents, &q.agent))
+            (start_form_with(&session, &agents, &StartForm {
+                agent_id: q.agent,
+                video_urls: q.video,
+                ..StartForm::default()
+            }))
         }
     };
     Ok(page(&session, Section::Runs, "Start a run", body))
@@ -325,7 +332,7 @@ fn start_form_with(session: &Session, agents: &[AgentRecord], values: &StartForm
                     option value=(a.id) selected[a.id.to_string() == values.agent_id] { (a.name) }
                 }
             }
-            label for="video_urls" { "Video URLs (one per line; each is an input)" }
+            label for="video_urls" { "Video URLs or uploads' video_ids (one per line; each is an input)" }
             textarea #video_urls name="video_urls" rows="3" required placeholder="https://…/video.mp4" { (values.video_urls) }
             label for="callback_url" { "Callback URL for webhooks (optional)" }
             input #callback_url type="url" name="callback_url" placeholder="https://…/webhooks" value=(values.callback_url);
@@ -355,17 +362,18 @@ pub async fn start(
         .agent_id
         .parse()
         .map_err(|_| PageError::not_found("agent"))?;
-    let video_urls: Vec<String> = form
+    // A line that is a UUID names an upload (`video_id`); others are URLs.
+    let (video_ids, video_urls): (Vec<String>, Vec<String>) = form
         .video_urls
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
-        .collect();
+        .partition(|l| uuid::Uuid::try_parse(l).is_ok());
     let callback_url = Some(form.callback_url.trim())
         .filter(|u| !u.is_empty())
         .map(str::to_owned);
-    let request = StartRun::on_urls(video_urls, callback_url);
+    let request = StartRun::on_videos(video_urls, video_ids, callback_url);
     let refused =
         match start_run(&state, session.user_id, agent_id, request, ManualSource::Ui).await {
             Ok(run_id) => {

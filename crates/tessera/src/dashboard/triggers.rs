@@ -54,7 +54,10 @@ pub async fn list(
                     td { (agent_link(t.agent_id)) }
                     td.mono { (spec.cron_expression) }
                     td { (spec.timezone) }
-                    td.mono { @for u in &spec.video_urls { div { (short(u, 60)) } } }
+                    td.mono {
+                        @for u in &spec.video_urls { div { (short(u, 60)) } }
+                        @for id in &spec.video_ids { div { "video_id " (id) } }
+                    }
                     td { (when_opt(t.next_run_at)) }
                     td { (when_opt(t.last_fired_at)) }
                     td.mono.hide-narrow { (t.callback_url.as_deref().unwrap_or("—")) }

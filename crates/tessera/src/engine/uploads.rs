@@ -1,6 +1,6 @@
 //! Abandoned uploads: an upload URL that was never finalized keeps a row and
 //! maybe a file; both are removed once the upload retention period has passed
-//! (`TESSERA_UPLOAD_RETENTION_HOURS`). Finalized uploads stay: runs use them.
+//! since its URL expired (`TESSERA_UPLOAD_RETENTION_HOURS`). Finalized uploads stay: runs use them.
 
 use std::time::Duration;
 
@@ -37,16 +37,19 @@ pub async fn sweep_abandoned(services: Services, shutdown: CancellationToken) {
 /// One sweep; returns how many uploads were removed.
 pub async fn sweep_once(services: &Services, retention: Duration) -> anyhow::Result<usize> {
     let now = chrono::Utc::now().timestamp_millis();
-    let before = now - retention.as_millis() as i64;
-    // A URL that still accepts its file is left alone until it expires.
+    let expired_before = now - retention.as_millis() as i64;
     let stale = services
         .store
-        .stale_uploads(before, now, SWEEP_BATCH)
+        .stale_uploads(expired_before, SWEEP_BATCH)
         .await?;
     let mut removed = 0;
     for upload in stale {
         if services.store.delete_unfinalized_upload(upload.id).await? {
-            services.objects.delete(&upload.object_key).await?;
+            // The form's file, and any a finalize was checking when it died.
+            match upload_folder(&upload.object_key) {
+                Some(folder) => services.objects.delete_prefix(folder).await?,
+                None => services.objects.delete(&upload.object_key).await?,
+            }
             removed += 1;
         }
     }
@@ -54,4 +57,42 @@ pub async fn sweep_once(services: &Services, retention: Duration) -> anyhow::Res
         tracing::info!(uploads = removed, "removed abandoned uploads");
     }
     Ok(removed)
+}
+
+/// The folder of an upload's objects, `uploads/{user}/{video}`: every key
+/// an upload writes lives under it. `None` for a key of another shape.
+fn upload_folder(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix("uploads/")?;
+    let mut parts = rest.splitn(3, '/');
+    let (user, video, _file) = (parts.next()?, parts.next()?, parts.next()?);
+    if user.is_empty() || video.is_empty() {
+        return None;
+    }
+    Some(&key[.."uploads/".len() + user.len() + 1 + video.len()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upload_folder;
+
+    #[test]
+    fn an_uploads_folder_is_its_user_and_video() {
+        assert_eq!(
+            upload_folder("uploads/u1/v1/video.mp4"),
+            Some("uploads/u1/v1")
+        );
+        assert_eq!(
+            upload_folder("uploads/u1/v1/checked-0a/video"),
+            Some("uploads/u1/v1")
+        );
+        for odd in [
+            "uploads/u1/video",
+            "uploads//v1/x",
+            "uploads/u1//x",
+            "runs/r/in/video",
+            "uploads",
+        ] {
+            assert_eq!(upload_folder(odd), None, "{odd}");
+        }
+    }
 }

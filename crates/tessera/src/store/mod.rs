@@ -307,24 +307,34 @@ pub trait Store: Send + Sync + 'static {
     async fn upload(&self, id: VideoId) -> StoreResult<Option<UploadRecord>>;
     /// Tessera received the file of a pending (or re-sent) upload; `false`
     /// when the upload is gone or already finalized.
-    async fn mark_uploaded(&self, id: VideoId, size_bytes: u64, now: i64) -> StoreResult<bool>;
-    /// Mark an upload finalized with what the probe found; `false` when it is
-    /// gone (cleaned up) or was finalized already.
+    async fn mark_uploaded(
+        &self,
+        id: VideoId,
+        size_bytes: u64,
+        filename: Option<String>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Mark an upload finalized with what the probe found, its file now at
+    /// `object_key`; `false` when it is gone (cleaned up) or was finalized
+    /// already.
     async fn finalize_upload(
         &self,
         id: VideoId,
+        object_key: String,
         size_bytes: u64,
         media: UploadMedia,
         now: i64,
     ) -> StoreResult<bool>;
+    /// An unfinalized upload whose file was refused goes back to waiting for
+    /// a file; `false` when it is gone or finalized.
+    async fn reopen_upload(&self, id: VideoId) -> StoreResult<bool>;
     /// The user's uploads, newest first.
     async fn list_uploads(&self, user: UserId, limit: u32) -> StoreResult<Vec<UploadRecord>>;
-    /// Unfinalized uploads created before `before` whose upload URL expired
-    /// before `now`, oldest first.
+    /// Unfinalized uploads whose upload URL expired before `expired_before`,
+    /// longest expired first.
     async fn stale_uploads(
         &self,
-        before: i64,
-        now: i64,
+        expired_before: i64,
         limit: u32,
     ) -> StoreResult<Vec<UploadRecord>>;
     /// Forget an unfinalized upload; `false` when it is gone or was

@@ -435,6 +435,9 @@ pub struct ScheduleSpec {
     pub cron_expression: String,
     pub timezone: String,
     pub video_urls: Vec<String>,
+    /// Finalized uploads each run works on, after the URLs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub video_ids: Vec<VideoId>,
     #[serde(default)]
     pub update_params: Option<serde_json::Map<String, Value>>,
 }

@@ -140,12 +140,19 @@ impl Scheduler {
                 )
                 .await;
         };
-        let sources = spec
+        let urls = spec
             .video_urls
             .iter()
-            .map(|url| SourceSpec {
+            .map(|url| SourceKind::Url { url: url.clone() });
+        let uploads = spec
+            .video_ids
+            .iter()
+            .map(|&video_id| SourceKind::Upload { video_id });
+        let sources = urls
+            .chain(uploads)
+            .map(|kind| SourceSpec {
                 slot: slot_node.clone(),
-                kind: SourceKind::Url { url: url.clone() },
+                kind,
                 clip_start_ms: None,
                 clip_end_ms: None,
             })
@@ -241,6 +248,7 @@ mod tests {
                 cron_expression: cron.into(),
                 timezone: zone.into(),
                 video_urls: vec!["http://a.test/v.mp4".into()],
+                video_ids: Vec::new(),
                 update_params: None,
             }),
             callback_url: None,

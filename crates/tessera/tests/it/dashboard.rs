@@ -253,6 +253,7 @@ const PAGES: &[&str] = &[
     "/dashboard/webhooks/test",
     "/dashboard/agents",
     "/dashboard/triggers",
+    "/dashboard/uploads",
     "/dashboard/settings",
 ];
 

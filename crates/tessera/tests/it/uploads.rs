@@ -263,6 +263,15 @@ async fn finalize_checks_the_file_and_runs_take_only_finalized_uploads_of_their_
     let text = upload(&app, b"hello, this is not a video".to_vec(), "notes.mp4").await;
     let (status, body) = finalize(&app, &text).await;
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "not a video");
+    // The upload waits for a file again (it no longer looks uploaded).
+    let refused = app
+        .store()
+        .upload(text.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refused.status, tessera::store::UploadStatus::Pending);
+    assert_eq!(refused.size_bytes, None);
     let (status, body) = finalize(&app, &text).await;
     assert_error(
         status,
@@ -481,15 +490,15 @@ async fn a_6_gb_upload_is_refused_by_the_policy_without_being_buffered() {
 /// A refused upload: a 400 naming the limit, or — when the server answered
 /// and closed while the client was still sending — a broken connection.
 async fn refused(sent: reqwest::Result<reqwest::Response>) {
+    refused_because(sent, "larger than the policy allows").await
+}
+
+async fn refused_because(sent: reqwest::Result<reqwest::Response>, detail: &str) {
     match sent {
         Ok(r) => {
             let (status, body) = json_of(r).await;
-            assert_error(
-                status,
-                &body,
-                StatusCode::BAD_REQUEST,
-                "larger than the policy allows",
-            );
+            assert_error(status, &body, StatusCode::BAD_REQUEST, detail);
+            assert!(body.to_string().len() < 1024, "a short answer");
         }
         Err(e) => assert!(
             e.is_request() || e.is_body() || e.is_connect(),
@@ -522,6 +531,10 @@ async fn abandoned_uploads_are_removed_after_the_retention_period() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Not before the retention period has passed since the URL expired.
+    let expired: chrono::DateTime<chrono::Utc> =
+        never_sent["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(chrono::Utc::now() >= expired + chrono::Duration::milliseconds(1800));
     let (status, body) = finalize(&app, &abandoned).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not found");
     let (status, body) = finalize(&app, never_sent["video_id"].as_str().unwrap()).await;
@@ -544,4 +557,344 @@ fn base64_decode(s: &str) -> Vec<u8> {
 fn base64_encode(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// The dashboard lists the user's uploads with their state; a finalized one
+/// links to its file; names are escaped; another user's uploads stay hidden.
+#[tokio::test]
+async fn the_dashboard_lists_a_users_uploads_with_their_state() {
+    use crate::dashboard::{Dash, second_user};
+
+    let app = TestApp::spawn().await;
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let hostile = "<script>alert(1)</script>.mp4";
+    // A name that would display reversed is refused.
+    let (status, body) = app
+        .post(
+            "/videos/get_upload_url",
+            &json!({"filename": "\u{202e}4pm.exe"}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "text-direction");
+    let done = upload(&app, video.clone(), hostile).await;
+    let (status, body) = finalize(&app, &done).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let received = upload(&app, b"not finalized".to_vec(), "later.mp4").await;
+    let waiting = get_upload_url(&app, "/uploads/video/get_upload_url", None).await;
+    let waiting = waiting["video_id"].as_str().unwrap();
+    // Asked without a name: the form's file name is shown.
+    let unnamed = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    let url = unnamed["upload_url"].as_str().unwrap();
+    let part = file_part(b"x".to_vec(), "named-by-the-form.mp4");
+    let (status, body) = post_form(&app, url, form(&unnamed["fields"], part)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    const OTHER_KEY: &str = "tsk_second_user_key_for_the_uploads_page_0000";
+    second_user(&app, OTHER_KEY).await;
+    let theirs = app
+        .http
+        .post(app.url("/videos/get_upload_url"))
+        .header("x-api-key", OTHER_KEY)
+        .send()
+        .await
+        .unwrap();
+    let (status, theirs) = json_of(theirs).await;
+    assert_eq!(status, StatusCode::OK, "{theirs}");
+    let theirs = theirs["video_id"].as_str().unwrap();
+
+    let mut dash = Dash::login(&app, API_KEY).await;
+    let page = dash.get("/dashboard/uploads").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let html = &page.body;
+    for id in [done.as_str(), received.as_str(), waiting] {
+        assert!(html.contains(id), "upload {id} listed: {html}");
+    }
+    assert!(!html.contains(theirs), "another user's upload is hidden");
+    assert!(!html.contains("<script>alert"), "the name is escaped");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;.mp4"));
+    assert!(
+        html.contains("finalized") && html.contains("640×272"),
+        "{html}"
+    );
+    assert!(html.contains("not finalized") && html.contains("waiting for the file"));
+    assert!(html.contains("named-by-the-form.mp4"), "{html}");
+
+    // The finalized upload links to a signed URL serving the uploaded bytes.
+    let link = html
+        .split("href=\"")
+        .map(|s| s.split('"').next().unwrap().replace("&amp;", "&"))
+        .find(|href| href.starts_with("/files/") && href.contains("signature="))
+        .expect("a signed link to the finalized upload");
+    let served = app.http.get(app.url(&link)).send().await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    assert!(
+        served.bytes().await.unwrap() == video,
+        "the link serves the upload"
+    );
+
+    // A finalized upload starts a run from the dashboard (`triggered_by.source = "ui"`).
+    assert!(
+        html.contains(&format!("/dashboard/runs/new?video={done}")),
+        "{html}"
+    );
+    let agent = app.create_agent(&trim_agent(0, 1_000, 160)).await;
+    let form = dash.get(&format!("/dashboard/runs/new?video={done}")).await;
+    assert!(form.body.contains(&done), "the form is filled in");
+    let agent = agent.to_string();
+    let started = dash
+        .post(
+            "/dashboard/runs",
+            &[("agent_id", &agent), ("video_urls", &done)],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let run_id = started.location().rsplit('/').next().unwrap().to_owned();
+    let (status, run) = app.get(&format!("/agent_run/{run_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["triggered_by"]["source"], "ui");
+
+    let other = Dash::login(&app, OTHER_KEY)
+        .await
+        .get("/dashboard/uploads")
+        .await;
+    assert!(other.body.contains(theirs) && !other.body.contains(&done));
+}
+
+/// A node without ffprobe cannot check uploads: 503 naming the tool, and the
+/// upload stays as it was (finalizable once ffprobe is there).
+#[tokio::test]
+async fn finalizing_on_a_node_without_ffprobe_says_so() {
+    let app = TestApp::spawn_with(|l| {
+        l.ffprobe_path = Some("/nonexistent/tessera-test/ffprobe".into());
+    })
+    .await;
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let id = upload(&app, video, "bikes.mp4").await;
+    let (status, body) = finalize(&app, &id).await;
+    assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "ffprobe");
+    assert_eq!(body["error"], "service_unavailable", "{body}");
+    let kept = app.store().upload(id.parse().unwrap()).await.unwrap();
+    assert_eq!(
+        kept.map(|u| u.status),
+        Some(tessera::store::UploadStatus::Uploaded)
+    );
+}
+
+/// `head`, then `filler` bytes of `byte`, then `tail`, generated as sent.
+fn padded_body(head: String, byte: u8, filler: usize, tail: String) -> reqwest::Body {
+    const CHUNK: usize = 256 * 1024;
+    let block = bytes::Bytes::from(vec![byte; CHUNK]);
+    let chunks = std::iter::once(bytes::Bytes::from(head.into_bytes()))
+        .chain((0..filler / CHUNK).map(move |_| block.clone()))
+        .chain(std::iter::once(bytes::Bytes::from(tail.into_bytes())))
+        .map(Ok::<_, std::io::Error>);
+    reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
+}
+
+/// Forms that try to make the parser hold a lot outside the file (huge
+/// names, header lines, preambles) are cut off at the form overhead, with
+/// a short answer; the file must be the last and only file part.
+#[tokio::test]
+async fn hostile_forms_are_refused_without_being_held_in_memory() {
+    let app = TestApp::spawn().await;
+    let target = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    let url = target["upload_url"].as_str().unwrap();
+    let boundary = "tessera-hostile";
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let before = rss_kib("VmRSS:");
+    const HUGE: usize = 200 * 1024 * 1024;
+    let cases = [
+        // A field name that never ends.
+        (
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\""),
+            format!("\"\r\n\r\nv\r\n--{boundary}--\r\n"),
+        ),
+        // A part header line that never ends.
+        (
+            format!("--{boundary}\r\nX-Padding: "),
+            format!(
+                "\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nv\r\n--{boundary}--\r\n"
+            ),
+        ),
+        // A preamble before the first boundary.
+        (String::new(), format!("\r\n--{boundary}--\r\n")),
+    ];
+    for (head, tail) in cases {
+        let sent = app
+            .http
+            .post(url)
+            .header("Content-Type", &content_type)
+            .body(padded_body(head, b'B', HUGE, tail))
+            .send()
+            .await;
+        refused_because(sent, "take more than 65536 bytes").await;
+    }
+    let grown_mib = rss_kib("VmHWM:").saturating_sub(before) / 1024;
+    assert!(grown_mib < 64, "memory grew by {grown_mib} MiB");
+
+    // Two file parts, or a field after the file: refused, nothing kept.
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let twice = form(&target["fields"], file_part(video.clone(), "a.mp4"))
+        .part("file", file_part(b"second".to_vec(), "b.mp4"));
+    let (status, body) = post_form(&app, url, twice).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "last part");
+    let trailing = form(&target["fields"], file_part(video, "a.mp4")).text("note", "late");
+    let (status, body) = post_form(&app, url, trailing).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "\"note\" follows it",
+    );
+    assert_eq!(stored_files(&app), Vec::<std::path::PathBuf>::new());
+    let (status, body) = finalize(&app, target["video_id"].as_str().unwrap()).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "no file has been uploaded",
+    );
+    app.stop().await;
+}
+
+/// A form posted again while the upload is being finalized cannot replace
+/// the file that was checked: finalize checks (and keeps) a moved copy.
+#[tokio::test]
+async fn a_file_posted_during_finalize_does_not_replace_the_checked_one() {
+    let app = TestApp::spawn().await;
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let target = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    let url = target["upload_url"].as_str().unwrap().to_owned();
+    let (status, body) = post_form(
+        &app,
+        &url,
+        form(&target["fields"], file_part(video.clone(), "v.mp4")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // A second post starts streaming and stalls mid-file.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let second = form(
+        &target["fields"],
+        Part::stream(reqwest::Body::wrap_stream(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) },
+        )))
+        .file_name("v.mp4"),
+    );
+    let pending = tokio::spawn({
+        let (http, url) = (app.http.clone(), url.clone());
+        async move { http.post(url).multipart(second).send().await }
+    });
+    tx.send(Ok(bytes::Bytes::from_static(b"NOT A VIDEO ")))
+        .await
+        .unwrap();
+
+    let (status, body) = finalize(&app, target["video_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tx.send(Ok(bytes::Bytes::from(vec![b'x'; 100_000])))
+        .await
+        .unwrap();
+    drop(tx);
+    let (status, body) = json_of(pending.await.unwrap().unwrap()).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "finalized");
+
+    let upload = app
+        .store()
+        .upload(target["video_id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let files = stored_files(&app);
+    assert_eq!(files.len(), 1, "only the checked file is kept: {files:?}");
+    assert!(files[0].ends_with(&upload.object_key), "{files:?}");
+    assert!(
+        std::fs::read(&files[0]).unwrap() == video,
+        "the checked bytes"
+    );
+    app.stop().await;
+}
+
+/// Schedules take `video_ids` wherever they take `video_urls`: only
+/// finalized uploads of the caller; each slot's run works on the upload.
+#[tokio::test]
+async fn schedules_run_agents_on_uploads() {
+    let app = TestApp::spawn().await;
+    let agent = app.create_agent(&trim_agent(0, 1_000, 160)).await;
+    let path = format!("/agent/{agent}/triggers/add_schedule");
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let done = upload(&app, video.clone(), "bikes.mp4").await;
+    let (status, body) = finalize(&app, &done).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let unfinalized = upload(&app, b"later".to_vec(), "later.mp4").await;
+
+    let every_second = "* * * * * *";
+    let (status, body) = app
+        .post(
+            &path,
+            &json!({"cron_expression": every_second, "video_ids": [unfinalized]}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "not finalized");
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let (status, body) = app
+        .post(
+            &path,
+            &json!({"cron_expression": every_second, "video_ids": [unknown]}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "video_ids[0]");
+    let (status, body) = app
+        .post(&path, &json!({"cron_expression": every_second}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "give 1 to 50 videos",
+    );
+    let (_, listed) = app.get(&format!("/agent/{agent}/triggers")).await;
+    assert_eq!(listed, json!([]), "refused schedules are not kept");
+
+    let (status, added) = app
+        .post(
+            &path,
+            &json!({"cron_expression": every_second, "video_ids": [done]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    let schedule = added["schedule_id"].as_str().unwrap();
+    let (_, listed) = app.get(&format!("/agent/{agent}/triggers")).await;
+    assert_eq!(listed[0]["video_ids"], json!([done]));
+    assert_eq!(listed[0]["video_urls"], json!([]));
+
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    let run = loop {
+        let (_, runs) = app.get(&format!("/trigger/{schedule}/runs")).await;
+        let finished = runs["runs"].as_array().and_then(|runs| {
+            runs.iter()
+                .find(|r| r["status"] == "completed" || r["status"] == "failed")
+                .cloned()
+        });
+        if let Some(run) = finished {
+            break run;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no scheduled run finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let id = run["run_id"].as_str().unwrap();
+    let (_, run) = app.get(&format!("/agent_run/{id}")).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["triggered_by"]["type"], "schedule");
+    let input = run["inputs"][0]["video_url"].as_str().unwrap();
+    let served = app.http.get(input).send().await.unwrap();
+    assert!(
+        served.bytes().await.unwrap() == video,
+        "the run's input is the upload"
+    );
+    app.stop().await;
 }

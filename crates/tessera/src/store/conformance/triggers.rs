@@ -35,6 +35,7 @@ pub async fn a_schedule_slot_fires_once_however_many_schedulers_race(store: DynS
             cron_expression: "* * * * *".into(),
             timezone: "UTC".into(),
             video_urls: vec!["http://a.test/v.mp4".into()],
+            video_ids: Vec::new(),
             update_params: None,
         }),
         callback_url: None,

@@ -560,30 +560,39 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn upload(&self, id: VideoId) -> StoreResult<Option<UploadRecord>> {
         self.read(move |c| uploads::get(c, id)).await
     }
-    async fn mark_uploaded(&self, id: VideoId, size_bytes: u64, now: i64) -> StoreResult<bool> {
-        self.write(move |tx| uploads::mark_uploaded(tx, id, size_bytes, now))
+    async fn mark_uploaded(
+        &self,
+        id: VideoId,
+        size_bytes: u64,
+        filename: Option<String>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        self.write(move |tx| uploads::mark_uploaded(tx, id, size_bytes, filename.as_deref(), now))
             .await
     }
     async fn finalize_upload(
         &self,
         id: VideoId,
+        object_key: String,
         size_bytes: u64,
         media: UploadMedia,
         now: i64,
     ) -> StoreResult<bool> {
-        self.write(move |tx| uploads::finalize(tx, id, size_bytes, media, now))
+        self.write(move |tx| uploads::finalize(tx, id, &object_key, size_bytes, media, now))
             .await
+    }
+    async fn reopen_upload(&self, id: VideoId) -> StoreResult<bool> {
+        self.write(move |tx| uploads::reopen(tx, id)).await
     }
     async fn list_uploads(&self, user: UserId, limit: u32) -> StoreResult<Vec<UploadRecord>> {
         self.read(move |c| uploads::of_user(c, user, limit)).await
     }
     async fn stale_uploads(
         &self,
-        before: i64,
-        now: i64,
+        expired_before: i64,
         limit: u32,
     ) -> StoreResult<Vec<UploadRecord>> {
-        self.read(move |c| uploads::stale(c, before, now, limit))
+        self.read(move |c| uploads::stale(c, expired_before, limit))
             .await
     }
     async fn delete_unfinalized_upload(&self, id: VideoId) -> StoreResult<bool> {

@@ -78,20 +78,41 @@ pub fn get<C: Db>(conn: &C, id: VideoId) -> StoreResult<Option<UploadRecord>> {
     .transpose()
 }
 
-pub fn mark_uploaded<C: Db>(tx: &C, id: VideoId, size: u64, now: i64) -> StoreResult<bool> {
+/// The file arrived; `filename` (the form's, when `get_upload_url` named
+/// none) is kept for the dashboard.
+pub fn mark_uploaded<C: Db>(
+    tx: &C,
+    id: VideoId,
+    size: u64,
+    filename: Option<&str>,
+    now: i64,
+) -> StoreResult<bool> {
     let n = tx
         .execute(
-            "UPDATE uploads SET status = 'uploaded', size_bytes = ?2, uploaded_at = ?3
+            "UPDATE uploads SET status = 'uploaded', size_bytes = ?2, uploaded_at = ?3,
+                 filename = COALESCE(filename, ?4)
              WHERE id = ?1 AND status <> 'finalized'",
-            (id.to_string(), size, now),
+            (id.to_string(), size, now, filename),
         )
         .sql("mark upload received")?;
+    Ok(n == 1)
+}
+
+pub fn reopen<C: Db>(tx: &C, id: VideoId) -> StoreResult<bool> {
+    let n = tx
+        .execute(
+            "UPDATE uploads SET status = 'pending', size_bytes = NULL, uploaded_at = NULL
+             WHERE id = ?1 AND status <> 'finalized'",
+            [id.to_string()],
+        )
+        .sql("reopen upload")?;
     Ok(n == 1)
 }
 
 pub fn finalize<C: Db>(
     tx: &C,
     id: VideoId,
+    object_key: &str,
     size: u64,
     media: UploadMedia,
     now: i64,
@@ -99,7 +120,7 @@ pub fn finalize<C: Db>(
     let n = tx
         .execute(
             "UPDATE uploads SET status = 'finalized', size_bytes = ?2, duration_ms = ?3,
-                 width = ?4, height = ?5, finalized_at = ?6
+                 width = ?4, height = ?5, finalized_at = ?6, object_key = ?7
              WHERE id = ?1 AND status <> 'finalized'",
             (
                 id.to_string(),
@@ -108,6 +129,7 @@ pub fn finalize<C: Db>(
                 media.width,
                 media.height,
                 now,
+                object_key,
             ),
         )
         .sql("finalize upload")?;
@@ -124,15 +146,15 @@ pub fn of_user<C: Db>(conn: &C, user: UserId, limit: u32) -> StoreResult<Vec<Upl
     rows.iter().map(record).collect()
 }
 
-pub fn stale<C: Db>(conn: &C, before: i64, now: i64, limit: u32) -> StoreResult<Vec<UploadRecord>> {
+pub fn stale<C: Db>(conn: &C, expired_before: i64, limit: u32) -> StoreResult<Vec<UploadRecord>> {
     let rows = conn
         .query_values(
             &format!(
                 "SELECT {COLUMNS} FROM uploads
-                 WHERE status <> 'finalized' AND created_at < ?1 AND expires_at < ?2
-                 ORDER BY created_at LIMIT ?3"
+                 WHERE status <> 'finalized' AND expires_at < ?1
+                 ORDER BY expires_at LIMIT ?2"
             ),
-            super::Params::values((before, now, limit)),
+            super::Params::values((expired_before, limit)),
         )
         .sql("find abandoned uploads")?;
     rows.iter().map(record).collect()
