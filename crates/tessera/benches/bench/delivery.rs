@@ -22,8 +22,8 @@ use crate::report::Figure;
 const CONCURRENCY: usize = 8;
 
 /// The profile evidence and next step, for a run where the target is not met.
-const UNMET: &str = " Not met in this run; on this shared 2-core machine two `make bench` runs of \
-    the same server build gave 0.42 and 0.50 (the baseline client moved more than Tessera). Profile \
+const UNMET: &str = " Not met in this run; on this shared 2-core machine earlier `make bench` runs \
+    of this branch gave 0.42 to 0.50 (the baseline client moved more than Tessera). Profile \
     (`perf record --call-graph dwarf` on a server draining deliveries, the same path; see the backlog \
     drain's note): SQLite is about a third of the server's samples (recording attempts 10%, claims 9%, \
     commits with their WAL writes about 12%), the HTTP attempts about 13%, and the receiver and the \
