@@ -17,7 +17,10 @@ CREATE TABLE uploads (
     created_at   BIGINT NOT NULL,
     expires_at   BIGINT NOT NULL,
     uploaded_at  BIGINT,
-    finalized_at BIGINT
+    finalized_at BIGINT,
+    -- Set while a finalize_upload call checks the file (a lease: a call that
+    -- died lets the next one in once it passed).
+    finalizing_until BIGINT
 );
 CREATE INDEX uploads_by_user ON uploads (user_id, id);
 CREATE INDEX uploads_unfinalized ON uploads (status, expires_at);

@@ -188,6 +188,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningApp> {
         wake: wake.clone(),
         media: media.clone(),
         metrics: metrics.clone(),
+        upload_slots: Arc::new(tokio::sync::Semaphore::new(config.upload_concurrency)),
     };
     let router = if roles.api {
         api::router(state)

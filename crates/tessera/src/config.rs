@@ -132,6 +132,9 @@ pub struct Layer {
     /// expired; then it and its file are removed (default 24; fractions allowed).
     #[arg(long, env = "TESSERA_UPLOAD_RETENTION_HOURS")]
     pub upload_retention_hours: Option<f64>,
+    /// Uploads one node receives at once; more wait for a 503 (default 64).
+    #[arg(long, env = "TESSERA_UPLOAD_CONCURRENCY")]
+    pub upload_concurrency: Option<u32>,
     /// Seconds between two polls of a watched YouTube channel's feed (default 900).
     #[arg(long, env = "TESSERA_YOUTUBE_POLL_SECONDS")]
     pub youtube_poll_seconds: Option<u64>,
@@ -186,6 +189,7 @@ impl Layer {
             upload_max_bytes,
             upload_url_seconds,
             upload_retention_hours,
+            upload_concurrency,
             youtube_poll_seconds,
             youtube_feed_url,
             youtube_channel_url,
@@ -294,6 +298,7 @@ pub struct Config {
     pub upload_max_bytes: u64,
     pub upload_url_validity: Duration,
     pub upload_retention: Duration,
+    pub upload_concurrency: usize,
     pub youtube_poll_interval: Duration,
     /// Contains `{channel_id}`.
     pub youtube_feed_url: String,
@@ -405,6 +410,7 @@ impl Config {
                 );
                 Duration::from_secs_f64(hours * 3600.0)
             },
+            upload_concurrency: l.upload_concurrency.unwrap_or(64).max(1) as usize,
             youtube_poll_interval: Duration::from_secs(
                 l.youtube_poll_seconds.unwrap_or(900).max(1),
             ),

@@ -309,7 +309,13 @@ impl Objects {
             };
             return Some(
                 presigner
-                    .presign_post(&location, max_bytes, now, expires_unix)
+                    .presign_post(
+                        &location,
+                        content_type(key).unwrap_or("video/mp4"),
+                        max_bytes,
+                        now,
+                        expires_unix,
+                    )
                     .await,
             );
         }

@@ -46,6 +46,8 @@ pub struct AppState {
     /// tools on worker nodes.
     pub media: Media,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Uploads being received (`upload_concurrency`).
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The documented API: routes and their OpenAPI description, built together.

@@ -39,8 +39,14 @@ pub const UPLOAD_PATH: &str = "/upload";
 /// Room for the form's fields and part headers around the file itself: the
 /// most the server reads outside the file part (a preamble, names, headers).
 const FORM_OVERHEAD: u64 = 64 * 1024;
+/// After its first minute, an upload must average at least this many bytes
+/// a second (a trickle would hold its slot for ever).
+const MIN_UPLOAD_RATE: u64 = 1024;
 /// An upload that sends nothing for this long is dropped.
 const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long one finalize call may hold an upload (a fetch from S3 and a
+/// probe); a call that died lets the next one in after this.
+const FINALIZE_LEASE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 /// Longest form field name quoted back in an error.
 const QUOTED_NAME_CHARS: usize = 64;
 /// Longest value of one policy field.
@@ -185,7 +191,7 @@ fn checked_name(value: Option<String>, what: &str) -> Result<Option<String>, Api
         return Ok(None);
     };
     // Direction overrides would let a name display as another one.
-    let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let bidi = |c: char| matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
     if value.chars().count() > MAX_NAME_CHARS || value.chars().any(|c| c.is_control() || bidi(c)) {
         return Err(ApiError::validation(format!(
             "{what} must be at most {MAX_NAME_CHARS} characters without control or text-direction characters"
@@ -223,6 +229,14 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
+    // Each upload holds a connection, a parser and a file: a node takes a
+    // bounded number at once and says so to the rest.
+    let Ok(_slot) = state.upload_slots.clone().try_acquire_owned() else {
+        return Err(ApiError::unavailable(format!(
+            "this server is receiving {} uploads already; try again shortly",
+            state.config.upload_concurrency
+        )));
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -299,7 +313,7 @@ async fn upload(
             ApiError::validation("this upload no longer exists; ask for a new URL")
         })?;
     if upload.status == UploadStatus::Finalized {
-        return Err(ApiError::validation(
+        return Err(ApiError::conflict(
             "this upload is finalized; ask for a new URL to upload another file",
         ));
     }
@@ -315,9 +329,13 @@ async fn upload(
         .flatten();
     let reader = tokio_util::io::StreamReader::new(file.map_err(std::io::Error::other));
     meter.in_file(true);
+    // The file goes to a key of this request's own and replaces the
+    // upload's file only once the whole form was read and accepted: a
+    // refused or broken-off form changes nothing.
+    let staging = sibling_key(&policy.key, "incoming");
     let size = match state
         .objects
-        .put_stream(&policy.key, reader, Some(policy.max_bytes))
+        .put_stream(&staging, reader, Some(policy.max_bytes))
         .await
     {
         Ok(size) => size,
@@ -346,22 +364,28 @@ async fn upload(
         Err(e) => Some(form_error(e).detail),
     };
     if let Some(detail) = after {
-        state.objects.delete(&policy.key).await.ok();
-        state.store.reopen_upload(policy.video_id).await?;
+        discard(&state, &staging).await;
         return Err(ApiError::validation(detail));
     }
     let now = chrono::Utc::now().timestamp_millis();
-    if !state
+    let accepted = state
         .store
         .mark_uploaded(policy.video_id, size, sent_name, now)
-        .await?
-    {
-        // Finalized or cleaned up while the file streamed in: what it
-        // wrote is nobody's (a finalized file lives under its own key).
-        state.objects.delete(&policy.key).await.ok();
-        return Err(ApiError::validation(
-            "this upload was finalized or removed while the file arrived",
-        ));
+        .await;
+    if !matches!(accepted, Ok(true)) {
+        discard(&state, &staging).await;
+        return match accepted {
+            Err(e) => Err(e.into()),
+            _ => Err(ApiError::conflict(
+                "this upload was finalized, is being finalized, or was removed while the file \
+                 arrived; ask for a new URL to upload another file",
+            )),
+        };
+    }
+    if let Err(e) = state.objects.rename(&staging, &policy.key).await {
+        discard(&state, &staging).await;
+        state.store.reopen_upload(policy.video_id).await.ok();
+        return Err(ApiError::logged("cannot store an upload", e));
     }
     tracing::info!(video_id = %policy.video_id, bytes = size, "upload received");
     Ok(StatusCode::NO_CONTENT)
@@ -373,15 +397,35 @@ async fn upload(
 #[derive(Clone, Default)]
 struct Meter(Arc<MeterState>);
 
-#[derive(Default)]
 struct MeterState {
     outside: AtomicU64,
     in_file: AtomicBool,
+    total: AtomicU64,
+    started: tokio::time::Instant,
+}
+
+impl Default for MeterState {
+    fn default() -> Self {
+        MeterState {
+            outside: AtomicU64::new(0),
+            in_file: AtomicBool::new(false),
+            total: AtomicU64::new(0),
+            started: tokio::time::Instant::now(),
+        }
+    }
 }
 
 impl Meter {
     fn in_file(&self, yes: bool) {
         self.0.in_file.store(yes, Ordering::Relaxed);
+    }
+
+    /// Whether the body, past its first [`UPLOAD_IDLE`], arrives slower
+    /// than [`MIN_UPLOAD_RATE`] on average (a trickle holding a slot).
+    fn too_slow(&self, len: usize) -> bool {
+        let total = self.0.total.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
+        let elapsed = self.0.started.elapsed();
+        elapsed > UPLOAD_IDLE && (total as f64) < MIN_UPLOAD_RATE as f64 * elapsed.as_secs_f64()
     }
 
     /// `false` once the bytes read outside the file passed the overhead.
@@ -402,6 +446,8 @@ enum BodyError {
     FormTooLong,
     #[error("nothing arrived for {} s", UPLOAD_IDLE.as_secs())]
     Idle,
+    #[error("the upload arrives slower than {MIN_UPLOAD_RATE} bytes/s")]
+    TooSlow,
     #[error("{0}")]
     Body(axum::Error),
 }
@@ -417,6 +463,7 @@ fn metered(
             Err(_) => Err(BodyError::Idle),
             Ok(None) => return None,
             Ok(Some(Err(e))) => Err(BodyError::Body(e)),
+            Ok(Some(Ok(chunk))) if meter.too_slow(chunk.len()) => Err(BodyError::TooSlow),
             Ok(Some(Ok(chunk))) if meter.admit(chunk.len()) => Ok(chunk),
             Ok(Some(Ok(_))) => Err(BodyError::FormTooLong),
         };
@@ -551,11 +598,36 @@ async fn finalize_upload(
     if upload.status == UploadStatus::Finalized {
         return Ok(upload_view(&upload));
     }
+    let now = chrono::Utc::now().timestamp_millis();
+    let lease = now + FINALIZE_LEASE.as_millis() as i64;
+    if !state.store.begin_finalize(upload.id, now, lease).await? {
+        let current = owned_upload(state, user, raw_id).await?;
+        if current.status == UploadStatus::Finalized {
+            return Ok(upload_view(&current));
+        }
+        return Err(ApiError::conflict(
+            "another finalize_upload call is checking this upload; call again in a moment",
+        ));
+    }
+    let result = check_and_finalize(state, user, raw_id, &upload).await;
+    if let Err(e) = state.store.end_finalize(upload.id).await {
+        tracing::warn!(error = %e, video_id = %upload.id, "cannot end finalizing an upload");
+    }
+    result
+}
+
+/// [`finalize_upload`] under its lease.
+async fn check_and_finalize(
+    state: &AppState,
+    user: UserId,
+    raw_id: &str,
+    upload: &UploadRecord,
+) -> Result<UploadView, ApiError> {
     // The file moves where no upload form can write before it is checked:
     // a form posted again while its URL is still valid (straight to the
     // bucket, with S3) cannot change a finalized video. Each finalize moves
     // to a key of its own, so two racing calls never check each other's file.
-    let key = checked_key(&upload.object_key);
+    let key = sibling_key(&upload.object_key, "checked");
     let moved = state
         .objects
         .rename(&upload.object_key, &key)
@@ -644,12 +716,13 @@ async fn finalize_upload(
     Ok(upload_view(&current))
 }
 
-/// Where a file is checked and, once finalized, kept: beside the key the
-/// upload form writes (`uploads/{user}/{video}/video.mp4` →
-/// `uploads/{user}/{video}/checked-{unique}/video.mp4`).
-fn checked_key(upload_key: &str) -> String {
+/// A unique key beside the upload's, in the same folder: where a form's
+/// file arrives (`incoming`) and where a file is checked and, once
+/// finalized, kept (`checked`): `uploads/{user}/{video}/video.mp4` →
+/// `uploads/{user}/{video}/checked-{unique}/video.mp4`.
+fn sibling_key(upload_key: &str, what: &str) -> String {
     let (dir, name) = upload_key.rsplit_once('/').unwrap_or(("", upload_key));
-    format!("{dir}/checked-{}/{name}", uuid::Uuid::now_v7().simple())
+    format!("{dir}/{what}-{}/{name}", uuid::Uuid::now_v7().simple())
 }
 
 /// `key` with the extension of the probed container, when it has none.

@@ -47,6 +47,7 @@ impl Presigner {
     pub async fn presign_post(
         &self,
         key: &ObjectPath,
+        content_type: &str,
         max_bytes: u64,
         now: chrono::DateTime<chrono::Utc>,
         expires_unix: i64,
@@ -77,6 +78,7 @@ impl Presigner {
             &PostPolicy {
                 bucket: bucket_of(&bucket_url, bucket_path),
                 key: full.as_ref(),
+                content_type,
                 max_bytes,
                 region: &self.region,
                 now,
@@ -108,6 +110,8 @@ fn bucket_of(bucket_url: &url::Url, bucket_path: &str) -> String {
 pub struct PostPolicy<'a> {
     pub bucket: String,
     pub key: &'a str,
+    /// The object's `Content-Type` (a form field the policy fixes).
+    pub content_type: &'a str,
     pub max_bytes: u64,
     pub region: &'a str,
     pub now: chrono::DateTime<chrono::Utc>,
@@ -134,6 +138,7 @@ pub fn post_policy_fields(
     let mut conditions = vec![
         serde_json::json!({"bucket": p.bucket}),
         serde_json::json!({"key": p.key}),
+        serde_json::json!({"Content-Type": p.content_type}),
         serde_json::json!(["content-length-range", 0, p.max_bytes]),
         serde_json::json!({"x-amz-algorithm": "AWS4-HMAC-SHA256"}),
         serde_json::json!({"x-amz-credential": credential}),
@@ -151,6 +156,7 @@ pub fn post_policy_fields(
     let signature = hex::encode(hmac(&signing_key, policy.as_bytes()));
     let mut fields = vec![
         ("key".to_owned(), p.key.to_owned()),
+        ("Content-Type".to_owned(), p.content_type.to_owned()),
         ("x-amz-algorithm".to_owned(), "AWS4-HMAC-SHA256".to_owned()),
         ("x-amz-credential".to_owned(), credential),
         ("x-amz-date".to_owned(), amz_date),

@@ -306,7 +306,7 @@ pub trait Store: Send + Sync + 'static {
     /// by its signed policy, not by a key; callers check the owner).
     async fn upload(&self, id: VideoId) -> StoreResult<Option<UploadRecord>>;
     /// Tessera received the file of a pending (or re-sent) upload; `false`
-    /// when the upload is gone or already finalized.
+    /// when the upload is gone, finalized, or being finalized.
     async fn mark_uploaded(
         &self,
         id: VideoId,
@@ -325,6 +325,12 @@ pub trait Store: Send + Sync + 'static {
         media: UploadMedia,
         now: i64,
     ) -> StoreResult<bool>;
+    /// Take the lease of one finalize call until `until`; `false` when the
+    /// upload is finalized or another call holds the lease. While it is held
+    /// no file is accepted for the upload.
+    async fn begin_finalize(&self, id: VideoId, now: i64, until: i64) -> StoreResult<bool>;
+    /// Give the finalize lease back (a no-op when finalizing ended it).
+    async fn end_finalize(&self, id: VideoId) -> StoreResult<()>;
     /// An unfinalized upload whose file was refused goes back to waiting for
     /// a file; `false` when it is gone or finalized.
     async fn reopen_upload(&self, id: VideoId) -> StoreResult<bool>;

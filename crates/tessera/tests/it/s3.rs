@@ -398,6 +398,11 @@ async fn with_s3_uploads_go_straight_to_the_bucket_through_a_presigned_post_poli
     assert!(sigv4_valid(input_url), "{input_url}");
     let downloaded = app.http.get(input_url).send().await.unwrap();
     assert_eq!(downloaded.status(), StatusCode::OK);
+    assert_eq!(
+        downloaded.headers()["content-type"],
+        "video/mp4",
+        "an upload plays like a downloaded input"
+    );
     assert!(
         downloaded.bytes().await.unwrap() == video,
         "the uploaded bytes"

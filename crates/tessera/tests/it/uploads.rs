@@ -798,7 +798,7 @@ async fn a_file_posted_during_finalize_does_not_replace_the_checked_one() {
         .unwrap();
     drop(tx);
     let (status, body) = json_of(pending.await.unwrap().unwrap()).await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, "finalized");
+    assert_error(status, &body, StatusCode::CONFLICT, "finalized");
 
     let upload = app
         .store()
@@ -897,4 +897,146 @@ async fn schedules_run_agents_on_uploads() {
         "the run's input is the upload"
     );
     app.stop().await;
+}
+
+/// A form refused after its file arrived (a part after the file, a body that
+/// breaks off) leaves the file accepted before it as it was.
+#[tokio::test]
+async fn a_refused_form_leaves_the_accepted_file_alone() {
+    let app = TestApp::spawn().await;
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let target = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    let url = target["upload_url"].as_str().unwrap();
+    let (status, body) = post_form(
+        &app,
+        url,
+        form(&target["fields"], file_part(video.clone(), "v.mp4")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let trailing = form(&target["fields"], file_part(b"other".to_vec(), "o.mp4")).text("late", "x");
+    let (status, body) = post_form(&app, url, trailing).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "last part");
+
+    let (status, body) = finalize(&app, target["video_id"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["size_bytes"], video.len() as u64);
+    let files = stored_files(&app);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(std::fs::read(&files[0]).unwrap() == video);
+    app.stop().await;
+}
+
+/// One finalize call at a time: another call, or a file posted meanwhile,
+/// is a 409 while the first checks the file.
+#[tokio::test]
+async fn finalize_holds_the_upload_while_it_checks_the_file() {
+    let gate = tempfile::tempdir().unwrap();
+    let script = gate.path().join("ffprobe");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *-version*) exec ffprobe \"$@\";; esac\ntouch '{dir}/started'\nwhile [ ! -e '{dir}/release' ]; do sleep 0.05; done\nexec ffprobe \"$@\"\n",
+            dir = gate.path().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let app =
+        std::sync::Arc::new(TestApp::spawn_with(|l| l.ffprobe_path = Some(script.clone())).await);
+    let video = std::fs::read(fixtures_dir().join("bikes.mp4")).unwrap();
+    let target = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    let id = target["video_id"].as_str().unwrap().to_owned();
+    let (status, body) = post_form(
+        &app,
+        target["upload_url"].as_str().unwrap(),
+        form(&target["fields"], file_part(video.clone(), "v.mp4")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let first = tokio::spawn({
+        let (app, id) = (app.clone(), id.clone());
+        async move { finalize(&app, &id).await }
+    });
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !gate.path().join("started").exists() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the probe never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = finalize(&app, &id).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::CONFLICT,
+        "another finalize_upload call",
+    );
+    let (status, body) = post_form(
+        &app,
+        target["upload_url"].as_str().unwrap(),
+        form(&target["fields"], file_part(b"late".to_vec(), "late.mp4")),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "being finalized");
+
+    std::fs::write(gate.path().join("release"), b"").unwrap();
+    let (status, body) = first.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["size_bytes"], video.len() as u64);
+    let files = stored_files(&app);
+    assert_eq!(files.len(), 1, "the late file was not kept: {files:?}");
+}
+
+/// A node receives at most `upload_concurrency` uploads at once; the next
+/// one is told to come back (503), not queued behind a slow sender.
+#[tokio::test]
+async fn uploads_beyond_the_nodes_concurrency_are_turned_away() {
+    let app = TestApp::spawn_with(|l| l.upload_concurrency = Some(1)).await;
+    let target = get_upload_url(&app, "/videos/get_upload_url", None).await;
+    let url = target["upload_url"].as_str().unwrap().to_owned();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let slow = form(
+        &target["fields"],
+        Part::stream(reqwest::Body::wrap_stream(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) },
+        )))
+        .file_name("slow.mp4"),
+    );
+    let held = tokio::spawn({
+        let (http, url) = (app.http.clone(), url.clone());
+        async move { http.post(url).multipart(slow).send().await }
+    });
+    tx.send(Ok(bytes::Bytes::from_static(b"first bytes")))
+        .await
+        .unwrap();
+
+    // Once the slow upload holds the node's one slot, others get a 503.
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = json_of(app.http.post(&url).body("x").send().await.unwrap()).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(
+                body["detail"].as_str().unwrap().contains("uploads already"),
+                "{body}"
+            );
+            break;
+        }
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the slow upload never held the slot"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(tx);
+    let (status, body) = json_of(held.await.unwrap().unwrap()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    // The slot is free again.
+    let (status, _) = json_of(app.http.post(&url).body("x").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

@@ -581,6 +581,13 @@ impl<B: Backend> Store for SqlStore<B> {
         self.write(move |tx| uploads::finalize(tx, id, &object_key, size_bytes, media, now))
             .await
     }
+    async fn begin_finalize(&self, id: VideoId, now: i64, until: i64) -> StoreResult<bool> {
+        self.write(move |tx| uploads::begin_finalize(tx, id, now, until))
+            .await
+    }
+    async fn end_finalize(&self, id: VideoId) -> StoreResult<()> {
+        self.write(move |tx| uploads::end_finalize(tx, id)).await
+    }
     async fn reopen_upload(&self, id: VideoId) -> StoreResult<bool> {
         self.write(move |tx| uploads::reopen(tx, id)).await
     }

@@ -91,17 +91,43 @@ pub fn mark_uploaded<C: Db>(
         .execute(
             "UPDATE uploads SET status = 'uploaded', size_bytes = ?2, uploaded_at = ?3,
                  filename = COALESCE(filename, ?4)
-             WHERE id = ?1 AND status <> 'finalized'",
+             WHERE id = ?1 AND status <> 'finalized'
+               AND (finalizing_until IS NULL OR finalizing_until < ?3)",
             (id.to_string(), size, now, filename),
         )
         .sql("mark upload received")?;
     Ok(n == 1)
 }
 
+/// Take the finalize lease; `false` when the upload is finalized or
+/// another call holds the lease.
+pub fn begin_finalize<C: Db>(tx: &C, id: VideoId, now: i64, until: i64) -> StoreResult<bool> {
+    let n = tx
+        .execute(
+            "UPDATE uploads SET finalizing_until = ?3
+             WHERE id = ?1 AND status <> 'finalized'
+               AND (finalizing_until IS NULL OR finalizing_until < ?2)",
+            (id.to_string(), now, until),
+        )
+        .sql("begin finalizing upload")?;
+    Ok(n == 1)
+}
+
+pub fn end_finalize<C: Db>(tx: &C, id: VideoId) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE uploads SET finalizing_until = NULL
+         WHERE id = ?1 AND finalizing_until IS NOT NULL",
+        [id.to_string()],
+    )
+    .sql("end finalizing upload")?;
+    Ok(())
+}
+
 pub fn reopen<C: Db>(tx: &C, id: VideoId) -> StoreResult<bool> {
     let n = tx
         .execute(
-            "UPDATE uploads SET status = 'pending', size_bytes = NULL, uploaded_at = NULL
+            "UPDATE uploads SET status = 'pending', size_bytes = NULL, uploaded_at = NULL,
+                 finalizing_until = NULL
              WHERE id = ?1 AND status <> 'finalized'",
             [id.to_string()],
         )
@@ -120,7 +146,8 @@ pub fn finalize<C: Db>(
     let n = tx
         .execute(
             "UPDATE uploads SET status = 'finalized', size_bytes = ?2, duration_ms = ?3,
-                 width = ?4, height = ?5, finalized_at = ?6, object_key = ?7
+                 width = ?4, height = ?5, finalized_at = ?6, object_key = ?7,
+                 finalizing_until = NULL
              WHERE id = ?1 AND status <> 'finalized'",
             (
                 id.to_string(),
