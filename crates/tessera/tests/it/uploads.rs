@@ -59,6 +59,35 @@ async fn upload(app: &TestApp, bytes: Vec<u8>, name: &str) -> String {
     target["video_id"].as_str().unwrap().to_owned()
 }
 
+type Chunks = tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>;
+
+/// Post the upload form of `target` with a file whose bytes come from the
+/// returned sender, as they are sent (dropping it ends the file).
+fn post_streaming(
+    app: &TestApp,
+    target: &Value,
+    name: &str,
+) -> (
+    Chunks,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let file = Part::stream(reqwest::Body::wrap_stream(futures_util::stream::unfold(
+        rx,
+        |mut rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        },
+    )))
+    .file_name(name.to_owned());
+    let form = form(&target["fields"], file);
+    let (http, url) = (
+        app.http.clone(),
+        target["upload_url"].as_str().unwrap().to_owned(),
+    );
+    let sent = tokio::spawn(async move { http.post(url).multipart(form).send().await });
+    (tx, sent)
+}
+
 fn assert_error(status: StatusCode, body: &Value, want: StatusCode, detail_has: &str) {
     assert_eq!(status, want, "{body}");
     assert!(body["error"].is_string(), "{body}");
@@ -774,19 +803,7 @@ async fn a_file_posted_during_finalize_does_not_replace_the_checked_one() {
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
     // A second post starts streaming and stalls mid-file.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
-    let second = form(
-        &target["fields"],
-        Part::stream(reqwest::Body::wrap_stream(futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) },
-        )))
-        .file_name("v.mp4"),
-    );
-    let pending = tokio::spawn({
-        let (http, url) = (app.http.clone(), url.clone());
-        async move { http.post(url).multipart(second).send().await }
-    });
+    let (tx, pending) = post_streaming(&app, &target, "v.mp4");
     tx.send(Ok(bytes::Bytes::from_static(b"NOT A VIDEO ")))
         .await
         .unwrap();
@@ -998,19 +1015,7 @@ async fn uploads_beyond_the_nodes_concurrency_are_turned_away() {
     let app = TestApp::spawn_with(|l| l.upload_concurrency = Some(1)).await;
     let target = get_upload_url(&app, "/videos/get_upload_url", None).await;
     let url = target["upload_url"].as_str().unwrap().to_owned();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
-    let slow = form(
-        &target["fields"],
-        Part::stream(reqwest::Body::wrap_stream(futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) },
-        )))
-        .file_name("slow.mp4"),
-    );
-    let held = tokio::spawn({
-        let (http, url) = (app.http.clone(), url.clone());
-        async move { http.post(url).multipart(slow).send().await }
-    });
+    let (tx, held) = post_streaming(&app, &target, "slow.mp4");
     tx.send(Ok(bytes::Bytes::from_static(b"first bytes")))
         .await
         .unwrap();
