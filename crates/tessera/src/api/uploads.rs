@@ -625,8 +625,7 @@ async fn check_and_finalize(
 ) -> Result<UploadView, ApiError> {
     // The file moves where no upload form can write before it is checked:
     // a form posted again while its URL is still valid (straight to the
-    // bucket, with S3) cannot change a finalized video. Each finalize moves
-    // to a key of its own, so two racing calls never check each other's file.
+    // bucket, with S3) cannot change a finalized video.
     let key = sibling_key(&upload.object_key, "checked");
     let moved = state
         .objects
@@ -645,7 +644,7 @@ async fn check_and_finalize(
         Ok(Some(size)) => size,
         Ok(None) => return Err(ApiError::validation("the uploaded file disappeared")),
         Err(e) => {
-            discard(state, &key).await;
+            put_back(state, &key, &upload.object_key).await;
             return Err(ApiError::logged("cannot stat an upload", e));
         }
     };
@@ -673,10 +672,7 @@ async fn check_and_finalize(
             )));
         }
         Err(e) => {
-            // Not the file's fault: it goes back, to be finalized later.
-            if let Err(back) = state.objects.rename(&key, &upload.object_key).await {
-                tracing::warn!(error = format!("{back:#}"), "cannot move an upload back");
-            }
+            put_back(state, &key, &upload.object_key).await;
             return Err(match e {
                 MediaError::Unavailable { .. } => {
                     tracing::error!(error = %e, "cannot probe an upload");
@@ -779,6 +775,14 @@ async fn refuse(state: &AppState, id: VideoId, key: &str) {
     discard(state, key).await;
     if let Err(e) = state.store.reopen_upload(id).await {
         tracing::warn!(error = %e, video_id = %id, "cannot reopen a refused upload");
+    }
+}
+
+/// A file that could not be checked for the server's reasons goes back to
+/// the upload's key, to be finalized later.
+async fn put_back(state: &AppState, checked: &str, upload_key: &str) {
+    if let Err(e) = state.objects.rename(checked, upload_key).await {
+        tracing::warn!(error = format!("{e:#}"), "cannot move an upload back");
     }
 }
 
