@@ -20,7 +20,10 @@ CREATE TABLE uploads (
     finalized_at BIGINT,
     -- Set while a finalize_upload call checks the file (a lease: a call that
     -- died lets the next one in once it passed).
-    finalizing_until BIGINT
+    finalizing_until BIGINT,
+    -- When the sweeper removed the strays beside a finalized upload's file
+    -- (a form posted again to the bucket before its URL expired).
+    tidied_at BIGINT
 );
 CREATE INDEX uploads_by_user ON uploads (user_id, id);
 CREATE INDEX uploads_unfinalized ON uploads (status, expires_at);

@@ -259,10 +259,11 @@ impl Objects {
         }
     }
 
-    /// Remove every object under `prefix` (a directory of keys).
-    pub async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<()> {
+    /// Remove every object under `prefix` (a directory of keys) but `keep`.
+    pub async fn delete_prefix(&self, prefix: &str, keep: Option<&str>) -> anyhow::Result<()> {
         use futures_util::TryStreamExt;
         let prefix = object_path(prefix)?;
+        let keep = keep.map(object_path).transpose()?;
         let keys: Vec<ObjectPath> = self
             .store
             .list(Some(&prefix))
@@ -270,7 +271,7 @@ impl Objects {
             .try_collect()
             .await
             .context("list objects")?;
-        for key in keys {
+        for key in keys.into_iter().filter(|k| Some(k) != keep.as_ref()) {
             match self.store.delete(&key).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e).context("delete object"),

@@ -47,7 +47,7 @@ pub async fn sweep_once(services: &Services, retention: Duration) -> anyhow::Res
         if services.store.delete_unfinalized_upload(upload.id).await? {
             // The form's file, and any a finalize was checking when it died.
             match upload_folder(&upload.object_key) {
-                Some(folder) => services.objects.delete_prefix(folder).await?,
+                Some(folder) => services.objects.delete_prefix(folder, None).await?,
                 None => services.objects.delete(&upload.object_key).await?,
             }
             removed += 1;
@@ -55,6 +55,23 @@ pub async fn sweep_once(services: &Services, retention: Duration) -> anyhow::Res
     }
     if removed > 0 {
         tracing::info!(uploads = removed, "removed abandoned uploads");
+    }
+    // Beside a finalized upload's file, a form posted again before its URL
+    // expired (S3 cannot refuse it) may have left a file nothing uses: once
+    // no form can arrive any more (the same retention after the expiry as
+    // abandoned uploads), the folder keeps only the upload's file.
+    for upload in services
+        .store
+        .untidied_uploads(expired_before, SWEEP_BATCH)
+        .await?
+    {
+        if let Some(folder) = upload_folder(&upload.object_key) {
+            services
+                .objects
+                .delete_prefix(folder, Some(&upload.object_key))
+                .await?;
+        }
+        services.store.mark_upload_tidied(upload.id, now).await?;
     }
     Ok(removed)
 }

@@ -343,6 +343,15 @@ pub trait Store: Send + Sync + 'static {
         expired_before: i64,
         limit: u32,
     ) -> StoreResult<Vec<UploadRecord>>;
+    /// Finalized uploads whose upload URL expired before `expired_before`
+    /// and whose folder was not tidied yet.
+    async fn untidied_uploads(
+        &self,
+        expired_before: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<UploadRecord>>;
+    /// The strays beside a finalized upload's file are gone.
+    async fn mark_upload_tidied(&self, id: VideoId, now: i64) -> StoreResult<()>;
     /// Forget an unfinalized upload; `false` when it is gone or was
     /// finalized in the meantime (then its file must stay).
     async fn delete_unfinalized_upload(&self, id: VideoId) -> StoreResult<bool>;

@@ -602,6 +602,18 @@ impl<B: Backend> Store for SqlStore<B> {
         self.read(move |c| uploads::stale(c, expired_before, limit))
             .await
     }
+    async fn untidied_uploads(
+        &self,
+        expired_before: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<UploadRecord>> {
+        self.read(move |c| uploads::untidied(c, expired_before, limit))
+            .await
+    }
+    async fn mark_upload_tidied(&self, id: VideoId, now: i64) -> StoreResult<()> {
+        self.write(move |tx| uploads::mark_tidied(tx, id, now))
+            .await
+    }
     async fn delete_unfinalized_upload(&self, id: VideoId) -> StoreResult<bool> {
         self.write(move |tx| uploads::delete_unfinalized(tx, id))
             .await

@@ -187,6 +187,33 @@ pub fn stale<C: Db>(conn: &C, expired_before: i64, limit: u32) -> StoreResult<Ve
     rows.iter().map(record).collect()
 }
 
+pub fn untidied<C: Db>(
+    conn: &C,
+    expired_before: i64,
+    limit: u32,
+) -> StoreResult<Vec<UploadRecord>> {
+    let rows = conn
+        .query_values(
+            &format!(
+                "SELECT {COLUMNS} FROM uploads
+                 WHERE status = 'finalized' AND expires_at < ?1 AND tidied_at IS NULL
+                 ORDER BY expires_at LIMIT ?2"
+            ),
+            super::Params::values((expired_before, limit)),
+        )
+        .sql("find untidied uploads")?;
+    rows.iter().map(record).collect()
+}
+
+pub fn mark_tidied<C: Db>(tx: &C, id: VideoId, now: i64) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE uploads SET tidied_at = ?2 WHERE id = ?1",
+        (id.to_string(), now),
+    )
+    .sql("mark upload tidied")?;
+    Ok(())
+}
+
 pub fn delete_unfinalized<C: Db>(tx: &C, id: VideoId) -> StoreResult<bool> {
     let n = tx
         .execute(
