@@ -33,7 +33,8 @@ const FIGURE1_LARGEST: usize = 100_000;
 
 pub async fn run(smoke: bool) -> anyhow::Result<Vec<Figure>> {
     let (mut sizes, rate, figure1_events, idle_probe) = if smoke {
-        (vec![300], 50, 40, Duration::from_millis(300))
+        // Three sizes, so the slope code runs too.
+        (vec![100, 300, 900], 50, 40, Duration::from_millis(300))
     } else {
         (
             vec![10_000, 100_000, 1_000_000],
@@ -307,7 +308,6 @@ fn figures(
 ) -> Vec<Figure> {
     let (smallest, largest) = (&measured[0], &measured[measured.len() - 1]);
     let n = largest.deliveries;
-    let drain_ratio = largest.drain_rate() / figure1;
     let (p50, p99) = (largest.fresh_p(0.5), largest.fresh_p(0.99));
     let idle_p99 = percentile(&mut largest.idle.clone(), 0.99);
     // Linear growth: each further delivery costs the same bytes at the
@@ -316,11 +316,25 @@ fn figures(
     let slope = |a: &Backlog, b: &Backlog| {
         (b.db_queued as f64 - a.db_queued as f64) / (b.deliveries as f64 - a.deliveries as f64)
     };
-    let (first_slope, last_slope) = match measured {
-        [a, b, .., y, z] => (slope(a, b), slope(y, z)),
-        _ => (largest.bytes_per_delivery(), largest.bytes_per_delivery()),
+    // It takes three sizes: two slopes that share no more than one size.
+    let count = measured.len();
+    let judged = count >= 3;
+    let (first_slope, last_slope) = if judged {
+        (
+            slope(&measured[0], &measured[1]),
+            slope(&measured[count - 2], &measured[count - 1]),
+        )
+    } else {
+        (largest.bytes_per_delivery(), largest.bytes_per_delivery())
     };
     let growth = last_slope / first_slope;
+    // The drain is held to the fastest figure-1 run of this group (figure 1
+    // is a noisy measure on a shared machine; the fastest is the strictest).
+    let drain_baseline = measured
+        .iter()
+        .filter_map(|b| b.figure1)
+        .fold(figure1, f64::max);
+    let drain_ratio = largest.drain_rate() / drain_baseline;
     let sizes = measured
         .iter()
         .map(|b| {
@@ -349,8 +363,14 @@ fn figures(
                 "{n} `TEST` deliveries to one receiver, queued by the benchmark process through the crate's \
                  store code (`Store::enqueue_events`, {} events a transaction, the same rows \
                  `POST /webhooks/test` writes) into the SQLite database of one running node with every \
-                 role; they were due an hour later, which is how a backlog waits while its receiver is \
-                 down (deliveries in backoff), and the node kept polling meanwhile. Queueing took {:.0} s \
+                 role; they were due an hour later and the node kept polling meanwhile: pending \
+                 deliveries not attempted yet, a stand-in for a backlog behind a receiver that is down. \
+                 A real outage also records a failed attempt for each retry (about 0.8–1.3 KB more per \
+                 delivery in a reviewer's probe, 86 µs of server CPU per failed attempt) and, with the \
+                 default 3 retries, fails a delivery about 10.5 minutes after its first attempt, after \
+                 which it waits for a resend instead of draining; this figure measures the store and the \
+                 drain, not the failing attempts (next step: a variant that queues through a dead \
+                 receiver). Queueing took {:.0} s \
                  ({:.0} µs a delivery). Peak RSS is the server process's VmHWM from /proc, read once the \
                  backlog was queued and again at the end of the drain; the inserts themselves ran in the \
                  benchmark process, not the server.",
@@ -362,8 +382,10 @@ fn figures(
         Figure {
             name: format!("Backlog: database size with {n} deliveries queued"),
             tessera: format!(
-                "{} ({last_slope:.0} B per further delivery at the large end)",
-                mb(largest.db_queued)
+                "{} ({last_slope:.0} B per further delivery from {} to {})",
+                mb(largest.db_queued),
+                measured[count.saturating_sub(2)].deliveries,
+                largest.deliveries
             ),
             baseline: format!(
                 "{first_slope:.0} B per further delivery from {} to {}",
@@ -371,8 +393,12 @@ fn figures(
                 measured.get(1).unwrap_or(smallest).deliveries
             ),
             ratio: growth,
-            target: "linear (0.8–1.25×)".into(),
-            met: (0.8..=1.25).contains(&growth),
+            target: if judged {
+                "linear (0.8–1.25×)".into()
+            } else {
+                "linear (needs 3 sizes)".into()
+            },
+            met: judged && (0.8..=1.25).contains(&growth),
             note: format!(
                 "The database file and its WAL once the backlog was queued (event and delivery rows and \
                  their indexes): {sizes}. Linear means the bytes each further delivery adds are the \
@@ -385,7 +411,7 @@ fn figures(
             name: format!("Backlog: drain rate of {n} deliveries"),
             tessera: format!("{:.0}/s ({})", largest.drain_rate(), largest.drained_text()),
             baseline: format!(
-                "{figure1:.0}/s (figure 1: {figure1_events} queued, no fresh events)"
+                "{drain_baseline:.0}/s (the fastest figure-1 run of this group, no fresh events)"
             ),
             ratio: drain_ratio,
             target: "≥ 0.8×".into(),

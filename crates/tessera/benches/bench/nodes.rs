@@ -47,7 +47,10 @@ pub async fn run(smoke: bool) -> anyhow::Result<Vec<Figure>> {
                      timed from making them all due (one UPDATE, every worker already up, polling every 20 ms) \
                      to the receiver holding every event; \
                      every attempt recorded. PostgreSQL runs on the same 2-core machine as the workers, \
-                     so extra nodes compete with the database for the same cores."
+                     so extra nodes compete with the database for the same cores. The throwaway cluster \
+                     (scripts/postgres.sh) runs with fsync, synchronous_commit and full_page_writes off, \
+                     so these figures leave out PostgreSQL's disk flushes: not comparable with a durable \
+                     PostgreSQL."
                 )
             } else {
                 String::new()
@@ -289,6 +292,12 @@ struct PostgresServer {
     script: Option<PathBuf>,
 }
 
+/// This process's throwaway cluster (a smoke run in `make test` and a
+/// `make bench` at the same time must not stop each other's).
+fn postgres_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("tessera-bench-postgres-{}", std::process::id()))
+}
+
 impl PostgresServer {
     fn start() -> anyhow::Result<PostgresServer> {
         if let Ok(url) = std::env::var("TESSERA_BENCH_DATABASE_URL") {
@@ -297,10 +306,7 @@ impl PostgresServer {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh");
         let out = Command::new(&script)
             .arg("start")
-            .env(
-                "TESSERA_TEST_PG_DIR",
-                std::env::temp_dir().join("tessera-bench-postgres"),
-            )
+            .env("TESSERA_TEST_PG_DIR", postgres_dir())
             .output()
             .context("run scripts/postgres.sh")?;
         if !out.status.success() {
@@ -322,11 +328,9 @@ impl Drop for PostgresServer {
         if let Some(script) = &self.script {
             let _ = Command::new(script)
                 .arg("stop")
-                .env(
-                    "TESSERA_TEST_PG_DIR",
-                    std::env::temp_dir().join("tessera-bench-postgres"),
-                )
+                .env("TESSERA_TEST_PG_DIR", postgres_dir())
                 .status();
+            let _ = std::fs::remove_dir_all(postgres_dir());
         }
     }
 }
