@@ -239,7 +239,11 @@ impl Objects {
 
     /// Remove an object; a missing one is not an error.
     pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
-        match self.store.delete(&object_path(key)?).await {
+        self.delete_location(&object_path(key)?).await
+    }
+
+    async fn delete_location(&self, location: &ObjectPath) -> anyhow::Result<()> {
+        match self.store.delete(location).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e).context("delete object"),
         }
@@ -272,10 +276,7 @@ impl Objects {
             .await
             .context("list objects")?;
         for key in keys.into_iter().filter(|k| Some(k) != keep.as_ref()) {
-            match self.store.delete(&key).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e).context("delete object"),
-            }
+            self.delete_location(&key).await?;
         }
         Ok(())
     }

@@ -394,38 +394,19 @@ async fn upload(
 /// Counts the bytes read outside the file part, so a form cannot make the
 /// parser hold more than [`FORM_OVERHEAD`] (plus one chunk) in memory with
 /// long names, part headers or preambles.
+/// The handler says when the file part starts and ends.
 #[derive(Clone, Default)]
 struct Meter(Arc<MeterState>);
 
+#[derive(Default)]
 struct MeterState {
     outside: AtomicU64,
     in_file: AtomicBool,
-    total: AtomicU64,
-    started: tokio::time::Instant,
-}
-
-impl Default for MeterState {
-    fn default() -> Self {
-        MeterState {
-            outside: AtomicU64::new(0),
-            in_file: AtomicBool::new(false),
-            total: AtomicU64::new(0),
-            started: tokio::time::Instant::now(),
-        }
-    }
 }
 
 impl Meter {
     fn in_file(&self, yes: bool) {
         self.0.in_file.store(yes, Ordering::Relaxed);
-    }
-
-    /// Whether the body, past its first [`UPLOAD_IDLE`], arrives slower
-    /// than [`MIN_UPLOAD_RATE`] on average (a trickle holding a slot).
-    fn too_slow(&self, len: usize) -> bool {
-        let total = self.0.total.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
-        let elapsed = self.0.started.elapsed();
-        elapsed > UPLOAD_IDLE && (total as f64) < MIN_UPLOAD_RATE as f64 * elapsed.as_secs_f64()
     }
 
     /// `false` once the bytes read outside the file passed the overhead.
@@ -452,23 +433,42 @@ enum BodyError {
     Body(axum::Error),
 }
 
-/// The body as the multipart parser reads it: metered, and dropped when idle.
+/// The body as the multipart parser reads it: metered, dropped when idle,
+/// and dropped when, past its first [`UPLOAD_IDLE`], it arrives slower than
+/// [`MIN_UPLOAD_RATE`] on average (a trickle would hold its slot for ever).
 fn metered(
     body: Body,
     meter: Meter,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, BodyError>> {
-    futures_util::stream::unfold(Some((body.into_data_stream(), meter)), |state| async move {
-        let (mut body, meter) = state?;
+    let start = (
+        body.into_data_stream(),
+        meter,
+        0u64,
+        tokio::time::Instant::now(),
+    );
+    futures_util::stream::unfold(Some(start), |state| async move {
+        let (mut body, meter, mut total, started) = state?;
+        let too_slow = |total: u64| {
+            let elapsed = started.elapsed();
+            elapsed > UPLOAD_IDLE && (total as f64) < MIN_UPLOAD_RATE as f64 * elapsed.as_secs_f64()
+        };
         let next = match tokio::time::timeout(UPLOAD_IDLE, body.next()).await {
             Err(_) => Err(BodyError::Idle),
             Ok(None) => return None,
             Ok(Some(Err(e))) => Err(BodyError::Body(e)),
-            Ok(Some(Ok(chunk))) if meter.too_slow(chunk.len()) => Err(BodyError::TooSlow),
-            Ok(Some(Ok(chunk))) if meter.admit(chunk.len()) => Ok(chunk),
-            Ok(Some(Ok(_))) => Err(BodyError::FormTooLong),
+            Ok(Some(Ok(chunk))) => {
+                total += chunk.len() as u64;
+                if too_slow(total) {
+                    Err(BodyError::TooSlow)
+                } else if meter.admit(chunk.len()) {
+                    Ok(chunk)
+                } else {
+                    Err(BodyError::FormTooLong)
+                }
+            }
         };
         // After an error the stream ends.
-        let rest = next.is_ok().then_some((body, meter));
+        let rest = next.is_ok().then_some((body, meter, total, started));
         Some((next, rest))
     })
 }
@@ -633,12 +633,10 @@ async fn check_and_finalize(
         .await
         .map_err(|e| ApiError::logged("cannot move an upload", e))?;
     if !moved {
-        return match owned_upload(state, user, raw_id).await? {
-            done if done.status == UploadStatus::Finalized => Ok(upload_view(&done)),
-            _ => Err(ApiError::validation(
-                "no file has been uploaded for this video_id yet",
-            )),
-        };
+        // Under the lease the upload is not finalized: nothing was sent.
+        return Err(ApiError::validation(
+            "no file has been uploaded for this video_id yet",
+        ));
     }
     let size = match state.objects.size(&key).await {
         Ok(Some(size)) => size,
@@ -702,7 +700,8 @@ async fn check_and_finalize(
         .finalize_upload(upload.id, key.clone(), size, media, now)
         .await?;
     if !finalized {
-        // A concurrent call finalized it first, or it was cleaned up.
+        // The lease ran out and another call finalized it, or the upload
+        // was cleaned up: this copy is nobody's.
         discard(state, &key).await;
     }
     let current = owned_upload(state, user, raw_id).await?;
